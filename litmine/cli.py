@@ -1,0 +1,268 @@
+"""Command line: each command parses its arguments and calls the library function of its name."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from litmine import config
+from litmine.errors import EXIT_FAILURE, EXIT_OK, LitmineError
+
+log = logging.getLogger("litmine")
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    COMMANDS[fn.__name__.removeprefix("cmd_").replace("_", "-")] = fn
+    return fn
+
+
+def _progress(args: argparse.Namespace, total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=args.quiet or total == 0, unit="it", leave=False)
+
+
+def _db(args: argparse.Namespace) -> Path:
+    return Path(args.db) if args.db else config.default_db_path()
+
+
+def _out(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text)
+
+
+def _date(s: str) -> datetime:
+    try:
+        return datetime.fromisoformat(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {s!r}") from None
+
+
+@command
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from litmine import ingest, store
+    from litmine.crawl import ArxivSource
+
+    scope = config.load_scope(Path(args.scope) if args.scope else None)
+    with store.connect(_db(args)) as con:
+        if args.snapshot:
+            counts = ingest.ingest_snapshot(con, args.snapshot, scope)
+        else:
+            base = args.base_url or os.environ.get("LITMINE_ARXIV_URL") or config.ARXIV_API_URL
+            source = ArxivSource(scope, base_url=base, delay_seconds=args.delay)
+            since, until = args.since, args.until
+            if until and not since:
+                raise LitmineError("--until needs --since (a backfill range)")
+            start, end = (
+                (since, until or datetime.now())
+                if since
+                else ingest.nightly_range(con, scope, datetime.now())
+            )
+            days = len(ingest.plan_windows(start, end, scope.window_days))
+            with _progress(args, days, "windows") as bar:
+                counts = ingest.ingest_live(con, source, since, until, progress=bar.update)
+    _out(args, "ingest: " + ", ".join(f"{k} {v}" for k, v in counts.as_dict().items()))
+    return EXIT_OK
+
+
+@command
+def cmd_status(args: argparse.Namespace) -> int:
+    from litmine import status
+
+    print(status.render(status.status(_db(args))))
+    return EXIT_OK
+
+
+@command
+def cmd_labels(args: argparse.Namespace) -> int:
+    from litmine import labels, store
+
+    with store.connect(_db(args)) as con:
+        if args.action == "import":
+            for f in args.files:
+                c = labels.import_labels(con, f)
+                _out(
+                    args,
+                    f"{f}: {c.records} records, {c.events_added} new events, "
+                    f"{c.events_existing} already present",
+                )
+        else:
+            print(labels.render_stats(labels.stats(con)))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db", help="database file (default: $LITMINE_DB or corpus/litmine.duckdb)"
+    )
+    common.add_argument("-q", "--quiet", action="store_true", help="print only errors (for cron)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p = argparse.ArgumentParser(
+        prog="litmine",
+        description="Track LLM post-training research under the Zhao et al. 2026 framework.",
+        parents=[common],
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser(
+        "ingest",
+        parents=[common],
+        help="crawl arXiv (nightly cursor or backfill) or load a snapshot",
+        epilog="examples: litmine ingest | litmine ingest --since 2025-01-01 --until 2025-02-01 | "
+        "litmine ingest --snapshot arxiv-metadata-oai-snapshot.json.gz",
+    )
+    s.add_argument("--snapshot", help="Kaggle arxiv-metadata-oai-snapshot JSON lines (.gz ok)")
+    s.add_argument("--since", type=_date, help="backfill from this date (never moves the cursor)")
+    s.add_argument("--until", type=_date, help="backfill up to this date")
+    s.add_argument("--scope", help="crawl scope TOML (default corpus/scope.toml)")
+    s.add_argument("--base-url", help="arXiv API URL format, e.g. http://127.0.0.1:8000/api?{}")
+    s.add_argument("--delay", type=float, default=3.0, help="seconds between API requests (3)")
+
+    sub.add_parser(
+        "status",
+        parents=[common],
+        help="counts, cursor and the last runs",
+        epilog="example: litmine status",
+    )
+
+    s = sub.add_parser(
+        "labels",
+        parents=[common],
+        help="import gold labels or show their statistics",
+        epilog="examples: litmine labels import corpus/labels | litmine labels stats",
+    )
+    s.add_argument("action", choices=["import", "stats"])
+    s.add_argument(
+        "files",
+        nargs="*",
+        default=[str(config.project_dir() / "corpus" / "labels")],
+        help="JSONL files or directories (default corpus/labels)",
+    )
+
+    s = sub.add_parser(
+        "embed",
+        parents=[common],
+        help="embed papers that lack a current vector",
+        epilog="example: litmine embed --model all-MiniLM-L6-v2",
+    )
+    s.add_argument(
+        "--model", default=config.DEFAULT_MODEL_NAME, help="embedding model name or path"
+    )
+    s.add_argument("--limit", type=int, help="embed at most this many papers")
+
+    s = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train the classifiers on the gold labels",
+        epilog="example: litmine train --out models/",
+    )
+    s.add_argument("--out", help="model directory (default models/)")
+
+    s = sub.add_parser(
+        "classify",
+        parents=[common],
+        help="label papers that lack a prediction",
+        epilog="example: litmine classify",
+    )
+    s.add_argument("--model-dir", help="trained model directory (default models/)")
+
+    s = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="cross-validate the classifiers and baselines",
+        epilog="example: litmine eval --folds 5 --out docs/",
+    )
+    s.add_argument("--folds", type=int, default=5)
+    s.add_argument("--out", help="directory for eval.md and eval.json (default docs/)")
+
+    s = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write the labelled dataset",
+        epilog="example: litmine export --format parquet --out exports/ "
+        "--post-training-only --family rl_rewards",
+    )
+    s.add_argument("--format", choices=["parquet", "csv", "jsonl"], default="parquet")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--since", help="first submission month, YYYY-MM")
+    s.add_argument("--until", help="last submission month, YYYY-MM")
+    s.add_argument("--post-training-only", action="store_true")
+    s.add_argument("--gold-only", action="store_true")
+    s.add_argument("--min-confidence", type=float, default=0.0)
+    for axis in ("provenance", "interface", "role", "dominant-role", "family", "contribution"):
+        s.add_argument(
+            f"--{axis}", action="append", help=f"keep rows with this {axis} (repeatable)"
+        )
+
+    s = sub.add_parser(
+        "nightly",
+        parents=[common],
+        help="ingest, embed, classify, project, publish",
+        epilog="example (cron): litmine nightly --quiet | "
+        "offline: litmine nightly --snapshot arxiv-snapshot.jsonl.gz",
+    )
+    s.add_argument("--snapshot", help="ingest this snapshot instead of crawling the API")
+    s.add_argument("--base-url", help="arXiv API URL format (tests, mirrors)")
+    s.add_argument("--delay", type=float, default=3.0, help="seconds between API requests (3)")
+
+    s = sub.add_parser(
+        "dashboard",
+        parents=[common],
+        help="start the Streamlit dashboard",
+        epilog="example: litmine dashboard --port 8501",
+    )
+    s.add_argument("--port", type=int, default=8501)
+    return p
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    log_dir = Path(os.environ.get("LITMINE_LOG_DIR") or _db(args).parent / "logs")
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(
+            log_dir / "litmine.log", maxBytes=5_000_000, backupCount=3
+        )
+        fh.setLevel(logging.INFO)
+        fh.setFormatter(
+            logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+        )
+        root.addHandler(fh)
+    except OSError as exc:
+        log.warning("cannot write log file in %s: %s", log_dir, exc)
+    for noisy in ("urllib3", "arxiv", "sentence_transformers", "httpx", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args)
+    try:
+        return COMMANDS[args.command](args)
+    except LitmineError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted; rerun to finish the missing work")
+        return 130
+    except Exception:
+        log.exception("unexpected failure")
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

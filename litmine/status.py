@@ -1,0 +1,61 @@
+"""``litmine status``: what the database holds, where the cursor is, how the last runs went."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litmine import store
+from litmine.ingest import CURSOR
+
+
+def status(db_path: Path) -> dict:
+    """A summary of the database, read without taking the write lock when it is busy."""
+    if not Path(db_path).exists():
+        return {"db": str(db_path), "exists": False}
+    try:
+        con = store.open_db(db_path, read_only=True)
+    except store.DatabaseLocked:
+        return {"db": str(db_path), "exists": True, "locked": True}
+    try:
+        one = lambda q: con.execute(q).fetchone()[0]  # noqa: E731
+        return {
+            "db": str(db_path),
+            "exists": True,
+            "schema_version": store.schema_version(con),
+            "papers": one("SELECT count(*) FROM papers"),
+            "embedded": one("SELECT count(*) FROM embeddings"),
+            "predicted": one(
+                "SELECT count(*) FROM predictions WHERE model_id = "
+                "(SELECT value FROM meta WHERE key = 'current_model')"
+            ),
+            "gold_papers": one("SELECT count(*) FROM gold_current"),
+            "current_model": store.get_meta(con, "current_model"),
+            "cursor": store.get_cursor(con, CURSOR),
+            "runs": con.execute(
+                "SELECT stage, status, started, ended, fetched, inserted, updated, unchanged, error "
+                "FROM runs ORDER BY started DESC LIMIT 10"
+            ).fetchall(),
+        }
+    finally:
+        con.close()
+
+
+def render(s: dict) -> str:
+    if not s.get("exists"):
+        return f"no database at {s['db']}\n  run `litmine nightly` (or `litmine ingest --snapshot FILE`)"
+    if s.get("locked"):
+        return f"database {s['db']} is being written by another process; try again shortly"
+    lines = [
+        f"database      {s['db']} (schema v{s['schema_version']})",
+        f"papers        {s['papers']:,}",
+        f"embedded      {s['embedded']:,}",
+        f"predicted     {s['predicted']:,} (model {s['current_model'] or 'none'})",
+        f"gold papers   {s['gold_papers']:,}",
+        f"cursor        {s['cursor'] or 'not set (next crawl starts at the scope start_date)'}",
+        "last runs:",
+    ]
+    for stage, st, started, ended, fetched, ins, upd, unch, err in s["runs"]:
+        took = f"{(ended - started).total_seconds():.1f}s" if ended else "-"
+        line = f"  {started:%Y-%m-%d %H:%M} {stage:<9} {st:<8} {took:>8}  fetched {fetched} new {ins} changed {upd} same {unch}"
+        lines.append(line + (f"  error: {err.splitlines()[0][:80]}" if err else ""))
+    return "\n".join(lines)

@@ -1,0 +1,401 @@
+"""The DuckDB store: connections, schema migrations and the incremental cursor.
+
+One writer process or many read-only readers may open a DuckDB file, never both. Writers go
+through :func:`connect`; the dashboard reads a published copy (see :mod:`litmine.publish`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from litmine.errors import DatabaseLocked, LitmineError
+
+log = logging.getLogger(__name__)
+
+EMBED_DIM = 384
+
+
+def _m001_core(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE papers (
+            arxiv_id VARCHAR PRIMARY KEY,
+            version INTEGER,
+            title VARCHAR NOT NULL,
+            abstract VARCHAR NOT NULL,
+            authors VARCHAR,
+            categories VARCHAR[],
+            primary_category VARCHAR,
+            submitted_month DATE,
+            published TIMESTAMP,
+            updated TIMESTAMP,
+            content_hash VARCHAR NOT NULL,
+            source VARCHAR,
+            first_seen TIMESTAMP NOT NULL,
+            last_changed TIMESTAMP NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            parent_id VARCHAR,
+            stage VARCHAR NOT NULL,
+            started TIMESTAMP NOT NULL,
+            ended TIMESTAMP,
+            status VARCHAR NOT NULL,
+            fetched BIGINT DEFAULT 0,
+            inserted BIGINT DEFAULT 0,
+            updated BIGINT DEFAULT 0,
+            unchanged BIGINT DEFAULT 0,
+            params VARCHAR,
+            error VARCHAR
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE cursors (
+            name VARCHAR PRIMARY KEY,
+            value TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
+def _m002_embeddings(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"""
+        CREATE TABLE embeddings (
+            arxiv_id VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            vector FLOAT[{EMBED_DIM}] NOT NULL,
+            created TIMESTAMP NOT NULL,
+            PRIMARY KEY (arxiv_id, model)
+        )
+        """
+    )
+
+
+def _m003_labels(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE label_events (
+            event_id VARCHAR PRIMARY KEY,
+            arxiv_id VARCHAR NOT NULL,
+            axis VARCHAR NOT NULL,
+            value JSON NOT NULL,
+            annotator VARCHAR NOT NULL,
+            taxonomy_version VARCHAR NOT NULL,
+            evidence VARCHAR,
+            source_file VARCHAR,
+            created TIMESTAMP NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE predictions (
+            arxiv_id VARCHAR NOT NULL,
+            model_id VARCHAR NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            taxonomy_version VARCHAR NOT NULL,
+            post_training BOOLEAN NOT NULL,
+            post_training_prob DOUBLE NOT NULL,
+            provenance VARCHAR,
+            provenance_prob DOUBLE,
+            interface VARCHAR[],
+            interface_probs JSON,
+            roles VARCHAR[],
+            roles_probs JSON,
+            dominant_role VARCHAR,
+            dominant_role_prob DOUBLE,
+            families VARCHAR[],
+            families_probs JSON,
+            contribution VARCHAR,
+            contribution_prob DOUBLE,
+            borderline BOOLEAN,
+            evidence JSON,
+            created TIMESTAMP NOT NULL,
+            PRIMARY KEY (arxiv_id, model_id)
+        )
+        """
+    )
+
+
+def _m004_derived(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE map_coords (
+            arxiv_id VARCHAR PRIMARY KEY,
+            model VARCHAR NOT NULL,
+            x FLOAT NOT NULL,
+            y FLOAT NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE methods (
+            arxiv_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            expansion VARCHAR,
+            content_hash VARCHAR NOT NULL,
+            PRIMARY KEY (arxiv_id, name)
+        )
+        """
+    )
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+
+
+def _m005_label_views(con: duckdb.DuckDBPyConnection) -> None:
+    """``gold_current``: latest gold event per paper and axis; ``paper_labels``: gold over model."""
+    con.execute(
+        """
+        CREATE VIEW gold_current AS
+        WITH cur AS (
+            SELECT * FROM label_events
+            QUALIFY row_number() OVER (PARTITION BY arxiv_id, axis
+                                       ORDER BY created DESC, event_id DESC) = 1
+        ), wide AS (
+            SELECT arxiv_id,
+                any_value(CASE WHEN axis = 'post_training' THEN value ->> '$' END) = 'yes'
+                    AS post_training,
+                any_value(CASE WHEN axis = 'provenance' THEN value ->> '$' END) AS provenance,
+                any_value(CASE WHEN axis = 'interface' THEN CAST(value AS VARCHAR[]) END)
+                    AS interface,
+                any_value(CASE WHEN axis = 'roles' THEN CAST(value AS VARCHAR[]) END) AS roles,
+                any_value(CASE WHEN axis = 'dominant_role' THEN value ->> '$' END) AS dominant_role,
+                any_value(CASE WHEN axis = 'families' THEN CAST(value AS VARCHAR[]) END)
+                    AS families,
+                any_value(CASE WHEN axis = 'contribution' THEN value ->> '$' END) AS contribution,
+                any_value(CASE WHEN axis = 'borderline' THEN CAST(value AS BOOLEAN) END)
+                    AS borderline,
+                any_value(CASE WHEN axis = 'post_training' THEN evidence END) AS evidence,
+                any_value(CASE WHEN axis = 'post_training' THEN annotator END) AS annotator,
+                max(created) AS gold_updated
+            FROM cur GROUP BY arxiv_id
+        )
+        SELECT arxiv_id, post_training,
+            CASE WHEN post_training THEN provenance END AS provenance,
+            CASE WHEN post_training THEN interface END AS interface,
+            CASE WHEN post_training THEN roles END AS roles,
+            CASE WHEN post_training THEN dominant_role END AS dominant_role,
+            CASE WHEN post_training THEN families END AS families,
+            CASE WHEN post_training THEN contribution END AS contribution,
+            CASE WHEN post_training THEN coalesce(borderline, false) END AS borderline,
+            evidence, annotator, gold_updated
+        FROM wide WHERE post_training IS NOT NULL
+        """
+    )
+    con.execute(
+        """
+        CREATE VIEW paper_labels AS
+        SELECT p.arxiv_id, p.title, p.abstract, p.authors, p.categories, p.primary_category,
+            p.submitted_month,
+            g.arxiv_id IS NOT NULL AS is_gold,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN 'gold' ELSE pr.model_id END AS label_source,
+            coalesce(g.post_training, pr.post_training) AS post_training,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN 1.0 ELSE pr.post_training_prob END
+                AS post_training_prob,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN g.provenance ELSE pr.provenance END AS provenance,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN 1.0 ELSE pr.provenance_prob END AS provenance_prob,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN g.interface ELSE pr.interface END AS interface,
+            pr.interface_probs,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN g.roles ELSE pr.roles END AS roles,
+            pr.roles_probs,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN g.dominant_role ELSE pr.dominant_role END
+                AS dominant_role,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN 1.0 ELSE pr.dominant_role_prob END
+                AS dominant_role_prob,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN g.families ELSE pr.families END AS families,
+            pr.families_probs,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN g.contribution ELSE pr.contribution END
+                AS contribution,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN 1.0 ELSE pr.contribution_prob END
+                AS contribution_prob,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN g.borderline ELSE pr.borderline END
+                AS borderline,
+            CASE WHEN g.arxiv_id IS NOT NULL THEN g.evidence ELSE pr.evidence ->> '$.post_training' END
+                AS evidence,
+            pr.evidence AS evidence_by_axis,
+            pr.model_id,
+            coalesce(g.gold_updated, pr.created) AS labelled_at
+        FROM papers p
+        LEFT JOIN gold_current g USING (arxiv_id)
+        LEFT JOIN predictions pr ON pr.arxiv_id = p.arxiv_id
+            AND pr.model_id = (SELECT value FROM meta WHERE key = 'current_model')
+        """
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
+    (1, "core", _m001_core),
+    (2, "embeddings", _m002_embeddings),
+    (3, "labels", _m003_labels),
+    (4, "derived", _m004_derived),
+    (5, "label_views", _m005_label_views),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every migration not yet recorded in ``schema_migrations``; return those applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, name, fn in MIGRATIONS:
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            fn(con)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+        log.info("applied migration %03d_%s", version, name)
+    return applied
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def now() -> datetime:
+    """Current UTC time without tzinfo, as stored in TIMESTAMP columns."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    msg = str(exc).lower()
+    return "lock" in msg and ("conflict" in msg or "could not set" in msg or "held" in msg)
+
+
+def open_db(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the database (migrating it when writable); a held lock raises ``DatabaseLocked``."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise LitmineError(
+            f"database {path} does not exist",
+            hint="run `litmine nightly` or `litmine ingest` first",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        if _is_lock_error(exc):
+            raise DatabaseLocked(
+                f"database {path} is locked by another process",
+                hint="another litmine job is writing; wait for it to finish and run again",
+            ) from exc
+        raise LitmineError(f"cannot open database {path}: {exc}") from exc
+    if not read_only:
+        migrate(con)
+    return con
+
+
+@contextmanager
+def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Context-managed :func:`open_db` that always closes the connection."""
+    con = open_db(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run the block in one transaction: all of it is stored or none of it."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def get_cursor(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
+    row = con.execute("SELECT value FROM cursors WHERE name = ?", [name]).fetchone()
+    return row[0] if row else None
+
+
+def set_cursor(con: duckdb.DuckDBPyConnection, name: str, value: datetime) -> None:
+    """Move a cursor forward; it never moves back."""
+    con.execute(
+        """
+        INSERT INTO cursors VALUES (?, ?, ?)
+        ON CONFLICT (name) DO UPDATE SET value = greatest(cursors.value, excluded.value),
+            updated_at = excluded.updated_at
+        """,
+        [name, value, now()],
+    )
+
+
+def start_run(
+    con: duckdb.DuckDBPyConnection, stage: str, params: str = "", parent_id: str | None = None
+) -> str:
+    run_id = uuid.uuid4().hex[:12]
+    con.execute(
+        "INSERT INTO runs (run_id, parent_id, stage, started, status, params) "
+        "VALUES (?, ?, ?, ?, 'running', ?)",
+        [run_id, parent_id, stage, now(), params],
+    )
+    return run_id
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    status: str,
+    counts: dict[str, int] | None = None,
+    error: str | None = None,
+) -> None:
+    counts = counts or {}
+    con.execute(
+        """
+        UPDATE runs SET ended = ?, status = ?, fetched = ?, inserted = ?, updated = ?,
+            unchanged = ?, error = ?
+        WHERE run_id = ?
+        """,
+        [
+            now(),
+            status,
+            counts.get("fetched", 0),
+            counts.get("inserted", 0),
+            counts.get("updated", 0),
+            counts.get("unchanged", 0),
+            error,
+            run_id,
+        ],
+    )
+
+
+def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute(
+        "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )
+
+
+def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
