@@ -98,6 +98,133 @@ def cmd_labels(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@command
+def cmd_embed(args: argparse.Namespace) -> int:
+    from litmine import embed, store
+
+    with store.connect(_db(args)) as con:
+        todo = embed.count_missing(con, args.model)
+        if args.limit is not None:
+            todo = min(todo, args.limit)
+        with _progress(args, todo, "embed") as bar:
+            n = embed.embed_missing(
+                con,
+                embed.load_embedder(args.model) if todo else None,
+                progress=bar.update,
+                limit=args.limit,
+            )
+    _out(args, f"embed: {n} papers embedded with {args.model}")
+    return EXIT_OK
+
+
+@command
+def cmd_train(args: argparse.Namespace) -> int:
+    from litmine import classify, store
+
+    with store.connect(_db(args)) as con:
+        card = classify.train(con, Path(args.out) if args.out else None)
+    m = card["metrics"]
+    _out(
+        args,
+        f"train: model {card['model_id']} on {card['training_data']['papers']} gold papers; "
+        + ", ".join(f"{a} {v['macro_f1']:.3f}" for a, v in m.items())
+        + " (CV macro F1)",
+    )
+    return EXIT_OK
+
+
+@command
+def cmd_classify(args: argparse.Namespace) -> int:
+    from litmine import classify, store
+
+    with store.connect(_db(args)) as con:
+        n = classify.predict_missing(con, Path(args.model_dir) if args.model_dir else None)
+    _out(args, f"classify: {n} papers labelled")
+    return EXIT_OK
+
+
+@command
+def cmd_eval(args: argparse.Namespace) -> int:
+    from litmine import classify, evaluate, store
+
+    with store.connect(_db(args)) as con:
+        anns, emb, texts = classify.gold_training_set(con)
+    if len(anns) < 5 * args.folds:
+        raise LitmineError(
+            f"only {len(anns)} embedded gold papers; too few for {args.folds} folds",
+            hint="run `litmine labels import` and `litmine embed` first",
+        )
+    report = evaluate.cross_validate(emb, texts, anns, folds=args.folds)
+    out = Path(args.out) if args.out else config.project_dir() / "docs"
+    js, md = evaluate.write_report(report, out)
+    _out(args, f"eval: wrote {md} and {js}")
+    return EXIT_OK
+
+
+@command
+def cmd_export(args: argparse.Namespace) -> int:
+    from litmine import export, store
+
+    filters = export.ExportFilters(
+        since=args.since,
+        until=args.until,
+        post_training_only=args.post_training_only,
+        gold_only=args.gold_only,
+        min_confidence=args.min_confidence,
+        provenance=tuple(args.provenance or ()),
+        interface=tuple(args.interface or ()),
+        roles=tuple(args.role or ()),
+        dominant_role=tuple(args.dominant_role or ()),
+        families=tuple(args.family or ()),
+        contribution=tuple(args.contribution or ()),
+    )
+    with store.connect(_db(args), read_only=True) as con:
+        res = export.export_dataset(con, Path(args.out), args.format, filters)
+    _out(args, f"export: {res}")
+    return EXIT_OK
+
+
+@command
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from litmine import nightly
+    from litmine.crawl import ArxivSource
+
+    source = None
+    if not args.snapshot:
+        base = args.base_url or os.environ.get("LITMINE_ARXIV_URL") or config.ARXIV_API_URL
+        source = ArxivSource(config.load_scope(), base_url=base, delay_seconds=args.delay)
+    res = nightly.run_nightly(
+        _db(args),
+        snapshot=Path(args.snapshot) if args.snapshot else None,
+        source=source,
+        progress=not args.quiet,
+    )
+    _out(args, f"nightly: {res}")
+    return EXIT_OK
+
+
+@command
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import subprocess
+
+    app = config.REPO_ROOT / "dashboard" / "app.py"
+    env = {**os.environ, "LITMINE_DB": str(_db(args))}
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    return subprocess.call(cmd, env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -107,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p = argparse.ArgumentParser(
         prog="litmine",
-        description="Track LLM post-training research under the Zhao et al. 2026 framework.",
-        parents=[common],
+        description="Track LLM post-training research under the Zhao et al. 2026 framework. "
+        "Every command takes --db, --quiet and --verbose.",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -88,17 +88,18 @@ def load_embedder(name: str = DEFAULT_MODEL_NAME, **kw) -> Embedder:
     )
 
 
-def missing_query(model: str) -> str:
+def missing_query(model: str, only_gold: bool = False) -> str:
+    gold = "AND p.arxiv_id IN (SELECT arxiv_id FROM gold_current)" if only_gold else ""
     return f"""
         SELECT p.arxiv_id, p.title, p.abstract, p.content_hash
         FROM papers p LEFT JOIN embeddings e ON e.arxiv_id = p.arxiv_id AND e.model = '{model}'
-        WHERE e.arxiv_id IS NULL OR e.content_hash <> p.content_hash
+        WHERE (e.arxiv_id IS NULL OR e.content_hash <> p.content_hash) {gold}
         ORDER BY length(p.abstract), p.arxiv_id
     """
 
 
-def count_missing(con: duckdb.DuckDBPyConnection, model: str) -> int:
-    return con.execute(f"SELECT count(*) FROM ({missing_query(model)})").fetchone()[0]
+def count_missing(con: duckdb.DuckDBPyConnection, model: str, only_gold: bool = False) -> int:
+    return con.execute(f"SELECT count(*) FROM ({missing_query(model, only_gold)})").fetchone()[0]
 
 
 def store_vectors(
@@ -133,13 +134,14 @@ def embed_missing(
     chunk_size: int = 512,
     progress: Callable[[int], None] | None = None,
     limit: int | None = None,
+    only_gold: bool = False,
 ) -> int:
     """Embed every paper without a current vector for this model; return how many were embedded.
 
     Papers are sorted by length so batches pad little, and stored chunk by chunk, so an
     interrupted run keeps what it finished.
     """
-    todo = count_missing(con, embedder.name if embedder else DEFAULT_MODEL_NAME)
+    todo = count_missing(con, embedder.name if embedder else DEFAULT_MODEL_NAME, only_gold)
     if limit is not None:
         todo = min(todo, limit)
     if todo == 0:
@@ -150,7 +152,7 @@ def embed_missing(
             f"model {embedder.name} gives {embedder.dim}-d vectors; the store holds {store.EMBED_DIM}-d"
         )
     run_id = store.start_run(con, "embed", params=embedder.name)
-    rows = con.execute(missing_query(embedder.name) + f" LIMIT {todo}").fetchall()
+    rows = con.execute(missing_query(embedder.name, only_gold) + f" LIMIT {todo}").fetchall()
     done = 0
     try:
         for i in range(0, len(rows), chunk_size):

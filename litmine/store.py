@@ -239,12 +239,20 @@ def _m005_label_views(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m006_text_processed(con: duckdb.DuckDBPyConnection) -> None:
+    """Which paper texts the method-name extractor has seen (papers without any name included)."""
+    con.execute(
+        "CREATE TABLE text_processed (arxiv_id VARCHAR PRIMARY KEY, content_hash VARCHAR NOT NULL)"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core", _m001_core),
     (2, "embeddings", _m002_embeddings),
     (3, "labels", _m003_labels),
     (4, "derived", _m004_derived),
     (5, "label_views", _m005_label_views),
+    (6, "text_processed", _m006_text_processed),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

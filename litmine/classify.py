@@ -1,0 +1,263 @@
+"""Classification verbs: train on the gold set, save/load safely, label papers that lack labels.
+
+Models are saved with ``skops`` (no code runs on load; only scikit-learn, NumPy and SciPy types
+are trusted) next to a model card. ``predict_missing`` writes one prediction row per paper and
+model; gold labels override predictions in the ``paper_labels`` view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from litmine import store
+from litmine.config import DEFAULT_MODEL_NAME, models_dir
+from litmine.embed import embed_missing, load_embedder, paper_text
+from litmine.errors import LitmineError
+from litmine.model import LabelModel, TrainConfig
+from litmine.taxonomy import TAXONOMY_VERSION, Annotation
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "litmine-classifier.skops"
+CARD_FILE = "model_card.json"
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "litmine.features.")
+
+
+def gold_training_set(
+    con: duckdb.DuckDBPyConnection, embed_model: str = DEFAULT_MODEL_NAME
+) -> tuple[list[Annotation], np.ndarray, list[str]]:
+    """Current gold labels with their papers' embeddings and texts (papers in the store only)."""
+    df = con.execute(
+        """
+        SELECT g.*, p.title, p.abstract, e.vector
+        FROM gold_current g JOIN papers p USING (arxiv_id)
+        JOIN embeddings e ON e.arxiv_id = g.arxiv_id AND e.model = ?
+            AND e.content_hash = p.content_hash
+        ORDER BY g.arxiv_id
+        """,
+        [embed_model],
+    ).df()
+    anns = [
+        Annotation(
+            arxiv_id=r.arxiv_id,
+            post_training=bool(r.post_training),
+            provenance=r.provenance,
+            interface=tuple(r.interface) if r.post_training else (),
+            roles=tuple(r.roles) if r.post_training else (),
+            dominant_role=r.dominant_role,
+            families=tuple(r.families) if r.post_training else (),
+            contribution=r.contribution,
+            borderline=bool(r.borderline) if r.post_training else False,
+            annotator=r.annotator,
+        )
+        for r in df.itertuples()
+    ]
+    emb = np.stack(df["vector"].to_numpy()).astype(np.float32) if len(df) else np.zeros((0, 384))
+    texts = [paper_text(t, a) for t, a in zip(df["title"], df["abstract"], strict=True)]
+    return anns, emb, texts
+
+
+def data_hash(anns: list[Annotation]) -> str:
+    """A hash of the training labels, independent of row order."""
+    lines = sorted(json.dumps(asdict(a), sort_keys=True, default=list) for a in anns)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def train(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path | None = None,
+    config: TrainConfig | None = None,
+    folds: int = 5,
+    embed_model: str = DEFAULT_MODEL_NAME,
+) -> dict:
+    """Embed any gold paper without a vector, fit every axis, cross-validate, save model and card."""
+    from litmine import evaluate
+
+    out_dir = Path(out_dir or models_dir())
+    embed_missing(con, load_embedder(embed_model), only_gold=True)
+    anns, emb, texts = gold_training_set(con, embed_model)
+    if sum(a.post_training for a in anns) < 10 or len(anns) < 20:
+        raise LitmineError(
+            f"only {len(anns)} gold papers with embeddings; too few to train",
+            hint="run `litmine labels import` and ingest the papers the gold labels name",
+        )
+    config = config or TrainConfig()
+    report = evaluate.cross_validate(emb, texts, anns, config, folds=folds, baselines=False)
+    model = LabelModel(config).fit(emb, texts, anns)
+    card = {
+        "model_id": "",
+        "taxonomy_version": TAXONOMY_VERSION,
+        "embedding_model": embed_model,
+        "training_data": {
+            "sha256": data_hash(anns),
+            "papers": len(anns),
+            "post_training_yes": int(sum(a.post_training for a in anns)),
+            "annotators": sorted({a.annotator.split(":")[0] for a in anns}),
+        },
+        "config": asdict(config),
+        "cv_folds": folds,
+        "metrics": report["model"],
+    }
+    card["model_id"] = (
+        "lm-"
+        + hashlib.sha256(
+            (card["training_data"]["sha256"] + json.dumps(card["config"], sort_keys=True)).encode()
+        ).hexdigest()[:10]
+    )
+    save(model, card, out_dir)
+    return card
+
+
+def save(model: LabelModel, card: dict, out_dir: Path) -> None:
+    import skops.io as sio
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {
+        "config": json.dumps(asdict(model.config)),
+        "vectorizer": model.vectorizer_,
+        "models": {f"{a}": m for a, m in model.models_.items()},
+        "priors": {json.dumps(k): v for k, v in model.priors_.items()},
+        "offset": model.offset_,
+    }
+    tmp = out_dir / (MODEL_FILE + ".tmp")
+    sio.dump(state, tmp)
+    tmp.replace(out_dir / MODEL_FILE)
+    (out_dir / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    (out_dir / "MODEL_CARD.md").write_text(render_card(card))
+
+
+@lru_cache(maxsize=4)
+def load(model_dir: Path | None = None) -> tuple[LabelModel, dict]:
+    """The saved model and its card; only scikit-learn/NumPy/SciPy types are trusted."""
+    import skops.io as sio
+
+    from litmine.features import FeatureConfig
+
+    model_dir = Path(model_dir or models_dir())
+    path, card_path = model_dir / MODEL_FILE, model_dir / CARD_FILE
+    if not path.exists() or not card_path.exists():
+        raise LitmineError(f"no trained model in {model_dir}", hint="run `litmine train`")
+    untrusted = sio.get_untrusted_types(file=path)
+    bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if bad:
+        raise LitmineError(f"{path} holds types that are not trusted: {bad}")
+    state = sio.load(path, trusted=untrusted)
+    cfg = json.loads(state["config"])
+    cfg["features"] = FeatureConfig(**cfg["features"])
+    model = LabelModel(TrainConfig(**cfg))
+    model.vectorizer_ = state["vectorizer"]
+    model.models_ = state["models"]
+    model.priors_ = {
+        (tuple(k) if isinstance(k := json.loads(key), list) else k): v
+        for key, v in state["priors"].items()
+    }
+    model.offset_ = state["offset"]
+    model.term_weights_ = model._term_weights()
+    return model, json.loads(card_path.read_text())
+
+
+PRED_COLUMNS = (
+    "arxiv_id", "model_id", "content_hash", "taxonomy_version", "post_training",
+    "post_training_prob", "provenance", "provenance_prob", "interface", "interface_probs",
+    "roles", "roles_probs", "dominant_role", "dominant_role_prob", "families", "families_probs",
+    "contribution", "contribution_prob", "borderline", "evidence", "created",
+)  # fmt: skip
+
+
+def prediction_frame(
+    rows: list[dict], ids: list[str], hashes: list[str], model_id: str
+) -> pd.DataFrame:
+    now = store.now()
+    recs = []
+    for r, aid, h in zip(rows, ids, hashes, strict=True):
+        rec = {c: r.get(c) for c in PRED_COLUMNS}
+        rec.update(arxiv_id=aid, model_id=model_id, content_hash=h, created=now)
+        rec["taxonomy_version"] = TAXONOMY_VERSION
+        for c in ("interface_probs", "roles_probs", "families_probs", "evidence"):
+            rec[c] = json.dumps(r[c], sort_keys=True) if r.get(c) is not None else None
+        recs.append(rec)
+    return pd.DataFrame(recs, columns=list(PRED_COLUMNS))
+
+
+def predict_missing(
+    con: duckdb.DuckDBPyConnection,
+    model_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 4000,
+) -> int:
+    """Predict every embedded paper without a current prediction from the current model."""
+    model, card = load(Path(model_dir) if model_dir else None)
+    model_id, emb_model = card["model_id"], card["embedding_model"]
+    store.set_meta(con, "current_model", model_id)
+    query = """
+        SELECT p.arxiv_id, p.title, p.abstract, p.content_hash, e.vector
+        FROM papers p
+        JOIN embeddings e ON e.arxiv_id = p.arxiv_id AND e.model = ?
+            AND e.content_hash = p.content_hash
+        LEFT JOIN predictions pr ON pr.arxiv_id = p.arxiv_id AND pr.model_id = ?
+        WHERE pr.arxiv_id IS NULL OR pr.content_hash <> p.content_hash
+        ORDER BY p.arxiv_id
+    """
+    ids = [
+        r[0]
+        for r in con.execute(f"SELECT arxiv_id FROM ({query})", [emb_model, model_id]).fetchall()
+    ]
+    if not ids:
+        return 0
+    run_id = store.start_run(con, "classify", params=model_id)
+    done = 0
+    while done < len(ids):  # each chunk stored drops out of the query
+        df = con.execute(query + f" LIMIT {chunk}", [emb_model, model_id]).df()
+        if df.empty:
+            break
+        emb = np.stack(df["vector"].to_numpy()).astype(np.float32)
+        texts = [paper_text(t, a) for t, a in zip(df["title"], df["abstract"], strict=True)]
+        frame = prediction_frame(
+            model.predict(emb, texts), list(df["arxiv_id"]), list(df["content_hash"]), model_id
+        )
+        with store.transaction(con):
+            con.register("_pred", frame)
+            con.execute("INSERT OR REPLACE INTO predictions SELECT * FROM _pred")
+            con.unregister("_pred")
+        done += len(frame)
+        if progress:
+            progress(len(frame))
+    store.finish_run(con, run_id, "ok", {"fetched": len(ids), "inserted": done})
+    return done
+
+
+def render_card(card: dict) -> str:
+    """The model card as Markdown."""
+    td = card["training_data"]
+    lines = [
+        f"# Model card: {card['model_id']}",
+        "",
+        "Calibrated logistic-regression classifiers, one per axis of the codebook "
+        f"(taxonomy `{card['taxonomy_version']}`), over {card['embedding_model']} embeddings, "
+        "spaCy cue-phrase counts and tf-idf terms of title and abstract. Probabilities are "
+        "calibrated with Platt scaling; a paper whose `post_training` probability is below "
+        f"{card['config']['gate']} gets no other labels. Saved with skops.",
+        "",
+        f"- training data: {td['papers']} gold papers ({td['post_training_yes']} post-training), "
+        f"sha256 `{td['sha256'][:16]}…`, annotators {', '.join(td['annotators'])}",
+        f"- cross-validation: stratified {card['cv_folds']}-fold on the gold set",
+        "",
+        "| axis | macro F1 | micro F1 | ECE | n |",
+        "|---|---|---|---|---|",
+    ]
+    for axis, m in card["metrics"].items():
+        lines.append(
+            f"| {axis} | {m['macro_f1']:.3f} | {m['micro_f1']:.3f} | {m['ece']:.3f} | {m['n']} |"
+        )
+    lines += ["", "Per-label precision and recall, baselines and confusion tables: `docs/eval.md`."]
+    return "\n".join(lines) + "\n"

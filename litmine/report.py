@@ -1,0 +1,65 @@
+"""Markdown rendering of evaluation reports."""
+
+from __future__ import annotations
+
+GOALS = {
+    "post_training": ("f1", 0.95),
+    "provenance": ("macro_f1", 0.85),
+    "families": ("micro_f1", 0.85),
+    "dominant_role": ("macro_f1", 0.75),
+}
+
+
+def _headline(axis: str, m: dict) -> float:
+    key = GOALS.get(
+        axis, ("micro_f1" if axis in ("interface", "roles", "borderline") else "macro_f1",)
+    )[0]
+    return m[key]
+
+
+def render_eval(report: dict) -> str:
+    base = report.get("baselines", {})
+    lines = [
+        "# Evaluation",
+        "",
+        f"Stratified {report['folds']}-fold cross-validation on {report['papers']} gold papers "
+        "(`litmine eval`). Dependent axes are scored on the gold post-training papers. Every "
+        "method is scored on the same folds. ECE: expected calibration error, 10 bins.",
+        "",
+        "| axis | metric | model | " + " | ".join(base) + " | goal | ECE |",
+        "|---|---|---|" + "---|" * len(base) + "---|---|",
+    ]
+    for axis, m in report["model"].items():
+        metric, goal = GOALS.get(
+            axis, ("micro_f1" if axis in ("interface", "roles", "borderline") else "macro_f1", None)
+        )
+        cells = [f"{m[metric]:.3f}"] + [f"{b[axis][metric]:.3f}" for b in base.values()]
+        goal_txt = f">= {goal}" if goal else "-"
+        lines.append(
+            f"| {axis} | {metric} | " + " | ".join(cells) + f" | {goal_txt} | {m['ece']:.3f} |"
+        )
+    lines += ["", "## Per-label precision and recall (model)", ""]
+    for axis, m in report["model"].items():
+        lines += [
+            f"### {axis}",
+            "",
+            "| label | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
+        for lab, s in m["per_label"].items():
+            lines.append(
+                f"| {lab} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
+            )
+        if "confusion" in m:
+            labs = m["confusion"]["labels"]
+            lines += [
+                "",
+                "Confusion (rows gold, columns predicted):",
+                "",
+                "| gold \\ predicted | " + " | ".join(labs) + " |",
+                "|---|" + "---|" * len(labs),
+            ]
+            for lab, row in zip(labs, m["confusion"]["matrix"], strict=True):
+                lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + " |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
