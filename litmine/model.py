@@ -78,15 +78,21 @@ class LabelModel:
     def __init__(self, config: TrainConfig | None = None):
         self.config = config or TrainConfig()
 
-    def _x(self, emb: np.ndarray, texts: list[str]) -> sp.csr_matrix:
-        return assemble(
-            emb, cue_matrix(texts), self.vectorizer_.transform(texts), self.config.features
-        )
+    def _x(self, emb: np.ndarray, texts: list[str], cues: np.ndarray | None) -> sp.csr_matrix:
+        cues = cue_matrix(texts) if cues is None else cues
+        return assemble(emb, cues, self.vectorizer_.transform(texts), self.config.features)
 
-    def fit(self, emb: np.ndarray, texts: list[str], anns: list[Annotation]) -> LabelModel:
+    def fit(
+        self,
+        emb: np.ndarray,
+        texts: list[str],
+        anns: list[Annotation],
+        cues: np.ndarray | None = None,
+    ) -> LabelModel:
+        """Fit every axis; ``cues`` may pass precomputed ``text.cue_matrix(texts)``."""
         cfg = self.config
         self.vectorizer_ = make_vectorizer(cfg.features).fit(texts)
-        x = self._x(emb, texts)
+        x = self._x(emb, texts, cues)
         self.offset_ = tfidf_offset(emb.shape[1], len(CUE_GROUPS))
         self.models_: dict = {}
         self.priors_: dict = {}

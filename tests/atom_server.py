@@ -54,7 +54,10 @@ class Entry:
         parts.append(
             f'<arxiv:primary_category term="{self.categories[0]}" scheme="http://arxiv.org/schemas/atom"/>'
         )
-        parts += [f'<category term="{c}" scheme="http://arxiv.org/schemas/atom"/>' for c in self.categories]
+        parts += [
+            f'<category term="{c}" scheme="http://arxiv.org/schemas/atom"/>'
+            for c in self.categories
+        ]
         return "<entry>" + "".join(parts) + "</entry>\n"
 
 

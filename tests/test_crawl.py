@@ -16,8 +16,9 @@ UNTIL = datetime(2026, 1, 5)
 
 
 def source(atom, scope, retries=3):
-    return ArxivSource(scope, base_url=atom.url, delay_seconds=0.0, max_retries=retries,
-                       backoff_seconds=0.01)
+    return ArxivSource(
+        scope, base_url=atom.url, delay_seconds=0.0, max_retries=retries, backoff_seconds=0.01
+    )
 
 
 def stored(con):
@@ -43,7 +44,9 @@ def test_changed_abstract_in_new_version_is_updated(con, atom, scope):
     ingest.ingest_live(con, source(atom, scope), until=UNTIL)
     old = con.execute("SELECT content_hash FROM papers WHERE arxiv_id='2601.10001'").fetchone()[0]
     e = atom.entries[1]
-    atom.entries[1] = Entry(e.arxiv_id, e.title, "A new abstract.", UNTIL + timedelta(hours=2), version=2)
+    atom.entries[1] = Entry(
+        e.arxiv_id, e.title, "A new abstract.", UNTIL + timedelta(hours=2), version=2
+    )
     c = ingest.ingest_live(con, source(atom, scope), until=UNTIL + timedelta(days=1))
     assert (c.inserted, c.updated) == (0, 1)
     new, version = con.execute(
@@ -76,7 +79,10 @@ def test_persistent_failure_keeps_what_was_stored(con, atom, scope):
     assert exc.value.exit_code == 75 and "cursor was not moved" in str(exc.value)
     assert store.get_cursor(con, ingest.CURSOR) == cursor
     assert stored(con)[0] == ok.inserted
-    assert con.execute("SELECT status FROM runs ORDER BY started DESC LIMIT 1").fetchone()[0] == "failed"
+    assert (
+        con.execute("SELECT status FROM runs ORDER BY started DESC LIMIT 1").fetchone()[0]
+        == "failed"
+    )
     atom.faults = []
     ingest.ingest_live(con, source(atom, scope), until=UNTIL)
     assert stored(con) == (18, 18)

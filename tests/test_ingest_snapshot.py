@@ -9,7 +9,9 @@ def test_snapshot_loads_in_scope_records_once(con, write_snapshot):
     recs = [snapshot_record(i) for i in range(12)]
     recs.append(snapshot_record(99, categories="cs.CV"))  # out of scope
     recs.append(snapshot_record(98, categories=None))  # no categories at all
-    recs.append({"id": "2502.30000", "title": "No abstract", "categories": "cs.CL"})  # missing fields
+    recs.append(
+        {"id": "2502.30000", "title": "No abstract", "categories": "cs.CL"}
+    )  # missing fields
     path = write_snapshot(recs, raw_lines=['{"id": "broken', "not json at all"])
 
     first = ingest.ingest_snapshot(con, path, SCOPE)
@@ -18,7 +20,10 @@ def test_snapshot_loads_in_scope_records_once(con, write_snapshot):
     assert first.skipped == 5  # 2 bad lines, 2 out of scope, 1 without abstract
     second = ingest.ingest_snapshot(con, path, SCOPE)
     assert (second.inserted, second.updated, second.unchanged) == (0, 0, 12)
-    assert con.execute("SELECT count(*), count(DISTINCT arxiv_id) FROM papers").fetchone() == (12, 12)
+    assert con.execute("SELECT count(*), count(DISTINCT arxiv_id) FROM papers").fetchone() == (
+        12,
+        12,
+    )
     row = con.execute(
         "SELECT abstract, submitted_month, version, categories, primary_category FROM papers "
         "WHERE arxiv_id = '2502.20001'"
@@ -43,7 +48,9 @@ def test_new_version_with_changed_abstract_is_updated(con, write_snapshot):
     )
     c = ingest.ingest_snapshot(con, write_snapshot([v2], "v2.jsonl"), SCOPE)
     assert (c.inserted, c.updated) == (0, 1)
-    h2, changed2, version = con.execute("SELECT content_hash, last_changed, version FROM papers").fetchone()
+    h2, changed2, version = con.execute(
+        "SELECT content_hash, last_changed, version FROM papers"
+    ).fetchone()
     assert h2 != h1 and changed2 > changed1 and version == 2
     # an older version seen later does not roll the paper back
     c = ingest.ingest_snapshot(con, write_snapshot([snapshot_record(1)], "old.jsonl"), SCOPE)

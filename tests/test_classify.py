@@ -1,0 +1,105 @@
+"""Training and prediction on a small fixture with the real embedding model."""
+
+import json
+
+import numpy as np
+import pytest
+
+from litmine import classify, embed, ingest, labels, store
+from litmine.config import Scope
+from litmine.model import TrainConfig
+from tests.classify_fixtures import corpus, snapshot_lines, write_gold
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return embed.load_embedder()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, embedder):
+    tmp = tmp_path_factory.mktemp("clf")
+    papers = corpus()
+    train_set, held_out = papers[::2] + papers[1::4], papers[3::4]
+    db = tmp / "db.duckdb"
+    snap = tmp / "snap.jsonl"
+    snap.write_text("".join(json.dumps(r) + "\n" for r in snapshot_lines(papers)))
+    with store.connect(db) as con:
+        ingest.ingest_snapshot(con, snap, Scope())
+        labels.import_labels(con, write_gold(train_set, tmp / "gold.jsonl"))
+        embed.embed_missing(con, embedder)
+        card = classify.train(con, tmp / "models", TrainConfig(calib_folds=2), folds=3)
+    classify.load.cache_clear()
+    return {"db": db, "models": tmp / "models", "card": card, "held_out": held_out,
+            "train": train_set}
+
+
+def test_model_card_and_safe_format(trained):
+    card = trained["card"]
+    files = {p.name for p in trained["models"].iterdir()}
+    assert {"litmine-classifier.skops", "model_card.json", "MODEL_CARD.md"} <= files
+    assert card["training_data"]["papers"] == len(trained["train"])
+    assert card["taxonomy_version"] == "zhao2026-v1" and card["model_id"].startswith("lm-")
+    assert set(card["metrics"]) >= {"post_training", "provenance", "families", "dominant_role"}
+    assert 0 <= card["metrics"]["post_training"]["ece"] <= 1
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=trained["models"] / classify.MODEL_FILE)
+    assert all(t.startswith(classify.TRUSTED_PREFIXES) for t in untrusted)
+
+
+def test_predict_missing_labels_held_out_papers_and_is_idempotent(trained):
+    with store.connect(trained["db"]) as con:
+        n = classify.predict_missing(con, trained["models"])
+        assert n == con.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        assert classify.predict_missing(con, trained["models"]) == 0
+        rows = {r[0]: r[1:] for r in con.execute(
+            "SELECT arxiv_id, post_training, post_training_prob, provenance, families, evidence "
+            "FROM predictions").fetchall()}
+    correct = 0
+    for p in trained["held_out"]:
+        pt, prob, prov, fams, ev = rows[p["id"]]
+        assert 0.0 <= prob <= 1.0
+        correct += pt == p["gold"]["post_training"]
+        if not pt:
+            assert prov is None and fams is None  # the gate: no other labels
+        ev = json.loads(ev)
+        sent = ev["post_training"]["yes" if pt else "no"]
+        assert sent in p["abstract"]
+    assert correct >= len(trained["held_out"]) - 1
+
+
+def test_probabilities_are_calibrated_on_training_like_data(trained):
+    model, _ = classify.load(trained["models"])
+    papers = corpus(per_kind=6, seed=5)
+    texts = [embed.paper_text(p["title"], p["abstract"]) for p in papers]
+    emb = embed.load_embedder().encode(texts)
+    p = model.predict_proba(emb, texts)["post_training"]["yes"]
+    y = np.array([q["gold"]["post_training"] for q in papers])
+    assert p[y].mean() > 0.7 and p[~y].mean() < 0.3
+
+
+def test_gold_labels_override_predictions(trained):
+    gold_id = trained["train"][0]["id"]
+    with store.connect(trained["db"]) as con:
+        classify.predict_missing(con, trained["models"])
+        con.execute(
+            "UPDATE predictions SET provenance = 'mixed', post_training = true WHERE arxiv_id = ?",
+            [gold_id],
+        )
+        row = con.execute(
+            "SELECT label_source, provenance, post_training_prob FROM paper_labels WHERE arxiv_id = ?",
+            [gold_id],
+        ).fetchone()
+        model_row = con.execute(
+            "SELECT label_source FROM paper_labels WHERE arxiv_id = ?", [trained["held_out"][0]["id"]]
+        ).fetchone()
+    assert row == ("gold", trained["train"][0]["gold"].get("provenance"), 1.0)
+    assert model_row[0] == trained["card"]["model_id"]
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    from litmine.errors import LitmineError
+
+    with pytest.raises(LitmineError, match="litmine train"):
+        classify.load(tmp_path)
