@@ -8,6 +8,7 @@ empty pages and malformed XML; arXiv's 3-second spacing between requests is alwa
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -92,15 +93,22 @@ class ArxivSource:
         scope: Scope,
         base_url: str = ARXIV_API_URL,
         delay_seconds: float = 3.0,
-        max_retries: int = 5,
-        backoff_seconds: float = 10.0,
+        max_retries: int | None = None,
+        backoff_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.scope = scope
         self.base_url = base_url
         self.delay_seconds = delay_seconds
-        self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
+        env = os.environ.get
+        self.max_retries = (
+            int(env("LITMINE_FETCH_RETRIES", 5)) if max_retries is None else max_retries
+        )
+        self.backoff_seconds = (
+            float(env("LITMINE_FETCH_BACKOFF", 10.0))
+            if backoff_seconds is None
+            else backoff_seconds
+        )
         self.sleep = sleep
         self.client = _CheckedClient(
             page_size=scope.page_size, delay_seconds=delay_seconds, num_retries=0
