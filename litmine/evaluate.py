@@ -43,6 +43,25 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray]) -> dict:
     """Metrics of one axis from gold values and a {label: probability array} dict."""
     labels = list(probs)
     p = np.stack([probs[lab] for lab in labels], axis=1)
+    if axis in MULTI and len(labels) == 1:  # a flag: score its positive class
+        yt, pp = np.asarray(y_true, int).ravel(), p.ravel()
+        yp = (pp >= 0.5).astype(int)
+        prec, rec, f1, sup = precision_recall_fscore_support(yt, yp, labels=[1], zero_division=0)
+        f = float(f1[0])
+        return {
+            "n": int(len(yt)),
+            "micro_f1": f,
+            "macro_f1": f,
+            "ece": ece(np.where(pp >= 0.5, pp, 1 - pp), yp == yt),
+            "per_label": {
+                labels[0]: {
+                    "precision": float(prec[0]),
+                    "recall": float(rec[0]),
+                    "f1": f,
+                    "support": int(sup[0]),
+                }
+            },
+        }
     if axis in MULTI:
         yt = np.asarray(y_true, int)
         yp = (p >= 0.5).astype(int)

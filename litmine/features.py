@@ -13,7 +13,7 @@ from litmine.text import cue_matrix
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    embed_weight: float = 2.0
+    embed_weight: float = 1.0
     cue_weight: float = 0.5
     tfidf_max_features: int = 15000
     tfidf_min_df: int = 2

@@ -32,7 +32,7 @@ LABELS = {**{a: AXES[a].names for a in AXES}, "borderline": ("borderline",)}
 
 @dataclass(frozen=True)
 class TrainConfig:
-    C: float = 1.0
+    C: float = 4.0
     calib_folds: int = 3
     gate: float = 0.5
     threshold: float = 0.5

@@ -311,7 +311,8 @@ def open_db(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
         if _is_lock_error(exc):
             raise DatabaseLocked(
                 f"database {path} is locked by another process",
-                hint="another litmine job is writing; wait for it to finish and run again",
+                hint="another process has it open (a litmine job writing, or a reader of the working file); "
+                "wait for it to finish and run again",
             ) from exc
         raise LitmineError(f"cannot open database {path}: {exc}") from exc
     if not read_only:
