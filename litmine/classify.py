@@ -122,6 +122,8 @@ def save(model: LabelModel, card: dict, out_dir: Path) -> None:
     import skops.io as sio
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    if hasattr(model.vectorizer_, "stop_words_"):  # only the pruned vocabulary: not needed
+        del model.vectorizer_.stop_words_
     state = {
         "config": json.dumps(asdict(model.config)),
         "vectorizer": model.vectorizer_,

@@ -386,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted; rerun to finish the missing work")
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed
+        sys.stderr.close()
+        return EXIT_OK
     except Exception:
         log.exception("unexpected failure")
         return EXIT_FAILURE
