@@ -138,6 +138,14 @@ def save(model: LabelModel, card: dict, out_dir: Path) -> None:
     (out_dir / "MODEL_CARD.md").write_text(render_card(card))
 
 
+def read_card(model_dir: Path | None = None) -> dict:
+    """The model card of the saved model (cheap: no model is loaded)."""
+    path = Path(model_dir or models_dir()) / CARD_FILE
+    if not path.exists():
+        raise LitmineError(f"no trained model in {path.parent}", hint="run `litmine train`")
+    return json.loads(path.read_text())
+
+
 @lru_cache(maxsize=4)
 def load(model_dir: Path | None = None) -> tuple[LabelModel, dict]:
     """The saved model and its card; only scikit-learn/NumPy/SciPy types are trusted."""
@@ -198,7 +206,7 @@ def predict_missing(
     chunk: int = 4000,
 ) -> int:
     """Predict every embedded paper without a current prediction from the current model."""
-    model, card = load(Path(model_dir) if model_dir else None)
+    card = read_card(Path(model_dir) if model_dir else None)
     model_id, emb_model = card["model_id"], card["embedding_model"]
     store.set_meta(con, "current_model", model_id)
     query = """
@@ -216,6 +224,7 @@ def predict_missing(
     ]
     if not ids:
         return 0
+    model, _ = load(Path(model_dir) if model_dir else None)
     run_id = store.start_run(con, "classify", params=model_id)
     done = 0
     while done < len(ids):  # each chunk stored drops out of the query

@@ -178,9 +178,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         families=tuple(args.family or ()),
         contribution=tuple(args.contribution or ()),
     )
-    with store.connect(_db(args), read_only=True) as con:
+    db = _db(args)
+    try:
+        con = store.open_db(db, read_only=True)
+    except store.DatabaseLocked:  # the nightly job is writing: read its published copy
+        log.info("database is being written; exporting from the published copy")
+        con = store.open_db(config.published_db_path(db), read_only=True)
+    try:
         res = export.export_dataset(con, Path(args.out), args.format, filters)
-    _out(args, f"export: {res}")
+    finally:
+        con.close()
+    _out(args, f"export: {res.rows} rows -> {res.data_path}")
     return EXIT_OK
 
 
@@ -199,7 +207,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         source=source,
         progress=not args.quiet,
     )
-    _out(args, f"nightly: {res}")
+    _out(args, res.summary())
     return EXIT_OK
 
 

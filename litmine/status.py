@@ -33,7 +33,8 @@ def status(db_path: Path) -> dict:
             "cursor": store.get_cursor(con, CURSOR),
             "runs": con.execute(
                 "SELECT stage, status, started, ended, fetched, inserted, updated, unchanged, error "
-                "FROM runs ORDER BY started DESC LIMIT 10"
+                "FROM runs WHERE parent_id IS NULL OR parent_id IN "
+                "(SELECT run_id FROM runs WHERE stage = 'nightly') ORDER BY started DESC LIMIT 12"
             ).fetchall(),
         }
     finally:

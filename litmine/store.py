@@ -246,6 +246,51 @@ def _m006_text_processed(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+PAPER_LABELS_V2 = """
+    CREATE OR REPLACE VIEW paper_labels AS
+    SELECT p.arxiv_id, p.title, p.abstract, p.authors, p.categories, p.primary_category,
+        p.submitted_month,
+        g.arxiv_id IS NOT NULL AS is_gold,
+        CASE WHEN g.arxiv_id IS NOT NULL THEN 'gold' ELSE pr.model_id END AS label_source,
+        coalesce(g.post_training, pr.post_training) AS post_training,
+        CASE WHEN g.arxiv_id IS NULL THEN pr.post_training_prob
+             WHEN g.post_training THEN 1.0 ELSE 0.0 END AS post_training_prob,
+        CASE WHEN g.arxiv_id IS NOT NULL THEN g.provenance ELSE pr.provenance END AS provenance,
+        CASE WHEN g.arxiv_id IS NULL THEN pr.provenance_prob
+             WHEN g.provenance IS NOT NULL THEN 1.0 END AS provenance_prob,
+        CASE WHEN g.arxiv_id IS NOT NULL THEN g.interface ELSE pr.interface END AS interface,
+        CASE WHEN g.arxiv_id IS NULL THEN pr.interface_probs END AS interface_probs,
+        CASE WHEN g.arxiv_id IS NOT NULL THEN g.roles ELSE pr.roles END AS roles,
+        CASE WHEN g.arxiv_id IS NULL THEN pr.roles_probs END AS roles_probs,
+        CASE WHEN g.arxiv_id IS NOT NULL THEN g.dominant_role ELSE pr.dominant_role END
+            AS dominant_role,
+        CASE WHEN g.arxiv_id IS NULL THEN pr.dominant_role_prob
+             WHEN g.dominant_role IS NOT NULL THEN 1.0 END AS dominant_role_prob,
+        CASE WHEN g.arxiv_id IS NOT NULL THEN g.families ELSE pr.families END AS families,
+        CASE WHEN g.arxiv_id IS NULL THEN pr.families_probs END AS families_probs,
+        CASE WHEN g.arxiv_id IS NOT NULL THEN g.contribution ELSE pr.contribution END
+            AS contribution,
+        CASE WHEN g.arxiv_id IS NULL THEN pr.contribution_prob
+             WHEN g.contribution IS NOT NULL THEN 1.0 END AS contribution_prob,
+        CASE WHEN g.arxiv_id IS NOT NULL THEN g.borderline ELSE pr.borderline END AS borderline,
+        CASE WHEN g.arxiv_id IS NOT NULL THEN g.evidence
+             ELSE coalesce(pr.evidence ->> '$.post_training.yes',
+                           pr.evidence ->> '$.post_training.no') END AS evidence,
+        pr.evidence AS evidence_by_axis,
+        pr.model_id,
+        coalesce(g.gold_updated, pr.created) AS labelled_at
+    FROM papers p
+    LEFT JOIN gold_current g USING (arxiv_id)
+    LEFT JOIN predictions pr ON pr.arxiv_id = p.arxiv_id
+        AND pr.model_id = (SELECT value FROM meta WHERE key = 'current_model')
+"""
+
+
+def _m007_gold_probabilities(con: duckdb.DuckDBPyConnection) -> None:
+    """Gold P(post-training) is 1 or 0 by the label; evidence read from per-label predictions."""
+    con.execute(PAPER_LABELS_V2)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core", _m001_core),
     (2, "embeddings", _m002_embeddings),
@@ -253,6 +298,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] =
     (4, "derived", _m004_derived),
     (5, "label_views", _m005_label_views),
     (6, "text_processed", _m006_text_processed),
+    (7, "gold_probabilities", _m007_gold_probabilities),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

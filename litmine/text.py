@@ -418,6 +418,8 @@ def extract_missing(
         ORDER BY p.arxiv_id
         """
     ).fetchall()
+    if not rows:
+        return 0
     pipe, _ = nlp()
     for i in range(0, len(rows), chunk):
         part = rows[i : i + chunk]
