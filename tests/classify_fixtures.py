@@ -11,23 +11,40 @@ KINDS = {
         "We train a large language model with reinforcement learning from verifiable rewards "
         "using GRPO. The policy samples rollouts on {topic} problems and is rewarded for correct "
         "answers. Accuracy on {topic} benchmarks improves by {n} points.",
-        dict(provenance="on_policy", interface=["rewards"], roles=["reshaping"],
-             dominant_role="reshaping", families=["rl_rewards"], contribution="method"),
+        dict(
+            provenance="on_policy",
+            interface=["rewards"],
+            roles=["reshaping"],
+            dominant_role="reshaping",
+            families=["rl_rewards"],
+            contribution="method",
+        ),
     ),
     "dpo": (
         "We align a language model with direct preference optimization on a fixed dataset of "
         "chosen and rejected responses about {topic}. Our offline preference loss improves "
         "helpfulness and harmlessness by {n} percent.",
-        dict(provenance="off_policy", interface=["preferences"], roles=["reshaping"],
-             dominant_role="reshaping", families=["offline_preference"], contribution="method"),
+        dict(
+            provenance="off_policy",
+            interface=["preferences"],
+            roles=["reshaping"],
+            dominant_role="reshaping",
+            families=["offline_preference"],
+            contribution="method",
+        ),
     ),
     "distill": (
         "We distill chain-of-thought reasoning traces from a large teacher model into a small "
         "student language model for {topic}. The student keeps {n} percent of the teacher's "
         "accuracy at a fraction of the cost.",
-        dict(provenance="off_policy", interface=["teacher_targets"], roles=["consolidation"],
-             dominant_role="consolidation", families=["offpolicy_distillation"],
-             contribution="method"),
+        dict(
+            provenance="off_policy",
+            interface=["teacher_targets"],
+            roles=["consolidation"],
+            dominant_role="consolidation",
+            families=["offpolicy_distillation"],
+            contribution="method",
+        ),
     ),
     "neg_vision": (
         "We propose a convolutional network for {topic} image segmentation. Experiments on "
@@ -40,8 +57,20 @@ KINDS = {
         None,
     ),
 }
-TOPICS = ["math", "coding", "chemistry", "legal", "medical", "finance", "physics", "logic",
-          "geometry", "biology", "history", "poetry"]
+TOPICS = [
+    "math",
+    "coding",
+    "chemistry",
+    "legal",
+    "medical",
+    "finance",
+    "physics",
+    "logic",
+    "geometry",
+    "biology",
+    "history",
+    "poetry",
+]
 
 
 def corpus(per_kind: int = 12, seed: int = 0) -> list[dict]:
@@ -52,21 +81,39 @@ def corpus(per_kind: int = 12, seed: int = 0) -> list[dict]:
         for i in range(per_kind):
             topic = TOPICS[(i + k) % len(TOPICS)]
             aid = f"2503.{k * 100 + i + 10000:05d}"
-            gold = {"arxiv_id": aid, "post_training": labels is not None, "annotator": "fixture",
-                    "taxonomy_version": "zhao2026-v1"}
+            gold = {
+                "arxiv_id": aid,
+                "post_training": labels is not None,
+                "annotator": "fixture",
+                "taxonomy_version": "zhao2026-v1",
+            }
             if labels:
                 gold.update(labels, borderline=False)
-            out.append({
-                "id": aid, "kind": kind, "gold": gold,
-                "title": f"{kind.replace('_', ' ').title()} study {i} on {topic}",
-                "abstract": template.format(topic=topic, n=rng.randint(2, 30)),
-            })
+            out.append(
+                {
+                    "id": aid,
+                    "kind": kind,
+                    "gold": gold,
+                    "title": f"{kind.replace('_', ' ').title()} study {i} on {topic}",
+                    "abstract": template.format(topic=topic, n=rng.randint(2, 30)),
+                }
+            )
     return out
 
 
 def snapshot_lines(papers: list[dict]) -> list[dict]:
-    return [{"id": p["id"], "title": p["title"], "abstract": p["abstract"], "authors": "A. Tester",
-             "categories": "cs.CL", "versions": [], "update_date": "2025-03-10"} for p in papers]
+    return [
+        {
+            "id": p["id"],
+            "title": p["title"],
+            "abstract": p["abstract"],
+            "authors": "A. Tester",
+            "categories": "cs.CL",
+            "versions": [],
+            "update_date": "2025-03-10",
+        }
+        for p in papers
+    ]
 
 
 def write_gold(papers: list[dict], path: Path) -> Path:

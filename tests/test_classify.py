@@ -30,8 +30,13 @@ def trained(tmp_path_factory, embedder):
         embed.embed_missing(con, embedder)
         card = classify.train(con, tmp / "models", TrainConfig(calib_folds=2), folds=3)
     classify.load.cache_clear()
-    return {"db": db, "models": tmp / "models", "card": card, "held_out": held_out,
-            "train": train_set}
+    return {
+        "db": db,
+        "models": tmp / "models",
+        "card": card,
+        "held_out": held_out,
+        "train": train_set,
+    }
 
 
 def test_model_card_and_safe_format(trained):
@@ -53,9 +58,13 @@ def test_predict_missing_labels_held_out_papers_and_is_idempotent(trained):
         n = classify.predict_missing(con, trained["models"])
         assert n == con.execute("SELECT count(*) FROM embeddings").fetchone()[0]
         assert classify.predict_missing(con, trained["models"]) == 0
-        rows = {r[0]: r[1:] for r in con.execute(
-            "SELECT arxiv_id, post_training, post_training_prob, provenance, families, evidence "
-            "FROM predictions").fetchall()}
+        rows = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT arxiv_id, post_training, post_training_prob, provenance, families, evidence "
+                "FROM predictions"
+            ).fetchall()
+        }
     correct = 0
     for p in trained["held_out"]:
         pt, prob, prov, fams, ev = rows[p["id"]]
@@ -92,7 +101,8 @@ def test_gold_labels_override_predictions(trained):
             [gold_id],
         ).fetchone()
         model_row = con.execute(
-            "SELECT label_source FROM paper_labels WHERE arxiv_id = ?", [trained["held_out"][0]["id"]]
+            "SELECT label_source FROM paper_labels WHERE arxiv_id = ?",
+            [trained["held_out"][0]["id"]],
         ).fetchone()
     assert row == ("gold", trained["train"][0]["gold"].get("provenance"), 1.0)
     assert model_row[0] == trained["card"]["model_id"]

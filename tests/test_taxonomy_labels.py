@@ -80,18 +80,30 @@ def test_committed_labels_hold_no_text():
 
 def test_import_is_append_only_and_idempotent(con, tmp_path):
     f = tmp_path / "a.jsonl"
-    f.write_text(json.dumps(rec()) + "\n" + json.dumps(rec(arxiv_id="2501.00002", post_training=False)) + "\n")
+    f.write_text(
+        json.dumps(rec())
+        + "\n"
+        + json.dumps(rec(arxiv_id="2501.00002", post_training=False))
+        + "\n"
+    )
     first = labels.import_labels(con, f)
     assert first.records == 2 and first.events_added > 0
     again = labels.import_labels(con, f)
     assert again.events_added == 0
     # a correction is a newer event that becomes the current gold label
     fix = tmp_path / "fix.jsonl"
-    fix.write_text(json.dumps(rec(provenance="mixed", families=["hybrid_pipeline"], annotator="dashboard:ann")) + "\n")
+    fix.write_text(
+        json.dumps(rec(provenance="mixed", families=["hybrid_pipeline"], annotator="dashboard:ann"))
+        + "\n"
+    )
     labels.import_labels(con, fix)
-    cur = con.execute("SELECT provenance, families, annotator FROM gold_current WHERE arxiv_id = '2501.00001'").fetchone()
+    cur = con.execute(
+        "SELECT provenance, families, annotator FROM gold_current WHERE arxiv_id = '2501.00001'"
+    ).fetchone()
     assert cur == ("mixed", ["hybrid_pipeline"], "dashboard:ann")
-    n = con.execute("SELECT count(*) FROM label_events WHERE arxiv_id = '2501.00001' AND axis = 'provenance'").fetchone()[0]
+    n = con.execute(
+        "SELECT count(*) FROM label_events WHERE arxiv_id = '2501.00001' AND axis = 'provenance'"
+    ).fetchone()[0]
     assert n == 2  # the first label is kept as history
     s = labels.stats(con)
     assert s["provenance"] == {"mixed": 1} and s["post_training"] == {"no": 1, "yes": 1}

@@ -21,7 +21,9 @@ def test_method_names_defined_in_the_abstract():
 
 
 def test_cue_features_count_codebook_phrases():
-    m = text.cue_matrix(["We fine-tune the LLM with DPO on a preference dataset.", "A robot walks."])
+    m = text.cue_matrix(
+        ["We fine-tune the LLM with DPO on a preference dataset.", "A robot walks."]
+    )
     col = {g: j for j, g in enumerate(text.CUE_GROUPS)}
     assert m[0, col["offline_preference"]] > 0 and m[1, col["offline_preference"]] == 0
     assert m[1, col["negative"]] > 0
@@ -32,7 +34,9 @@ def test_extract_missing_is_incremental(con, write_snapshot):
     from litmine.config import Scope
     from tests.conftest import snapshot_record
 
-    recs = [snapshot_record(1, abstract="We present Direct Preference Optimization (DPO) for LLMs.")]
+    recs = [
+        snapshot_record(1, abstract="We present Direct Preference Optimization (DPO) for LLMs.")
+    ]
     recs.append(snapshot_record(2, abstract="No acronyms are defined here."))
     ingest.ingest_snapshot(con, write_snapshot(recs), Scope())
     assert text.extract_missing(con) == 2
