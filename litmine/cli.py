@@ -86,7 +86,10 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
     with store.connect(_db(args)) as con:
         if args.action == "import":
-            for f in args.files:
+            corrections = _db(args).parent / "corrections"
+            defaults = [config.project_dir() / "corpus" / "labels"]
+            defaults += [corrections] if any(corrections.glob("*.jsonl")) else []
+            for f in args.files or defaults:
                 c = labels.import_labels(con, f)
                 _out(
                     args,

@@ -199,7 +199,12 @@ def svm_fold(tr_texts, te_texts, anns_tr: list[Annotation]) -> dict:
                 out[axis][lab] = pred.astype(float)
         else:
             keep = mask & (y != "")
-            pred = LinearSVC(C=0.5, class_weight="balanced").fit(xtr[keep], y[keep]).predict(xte)
+            classes = np.unique(y[keep])
+            pred = (
+                LinearSVC(C=0.5, class_weight="balanced").fit(xtr[keep], y[keep]).predict(xte)
+                if len(classes) > 1
+                else np.full(xte.shape[0], classes[0] if len(classes) else "", dtype=object)
+            )
             out[axis] = {lab: (pred == lab).astype(float) for lab in LABELS[axis]}
     return out
 

@@ -39,18 +39,7 @@ def read_jsonl(path: Path) -> Iterator[dict]:
 
 def load_annotations(path: Path | str) -> list[Annotation]:
     """Validate every record of an annotation file (or a directory of ``*.jsonl`` files)."""
-    path = Path(path)
-    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
-    if not files or not all(f.is_file() for f in files):
-        raise LitmineError(f"no annotation file at {path}")
-    out = []
-    for f in files:
-        for rec in read_jsonl(f):
-            try:
-                out.append(parse_record(rec))
-            except UnknownLabel as exc:
-                raise UnknownLabel(f"{f}: {exc.args[0]}", hint=exc.hint) from None
-    return out
+    return [a for a, _ in _records_with_keys(Path(path))]
 
 
 def _event_rows(ann: Annotation, created, source_file: str, timestamp_key: str) -> Iterable[tuple]:
@@ -78,27 +67,44 @@ class ImportCounts:
     events_existing: int
 
 
+def _records_with_keys(path: Path) -> list[tuple[Annotation, str]]:
+    """Validated annotations of a file or directory, each with its ``created`` key if any."""
+    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise LitmineError(f"no annotation file at {path}")
+    out = []
+    for f in files:
+        for rec in read_jsonl(f):
+            try:
+                out.append((parse_record(rec), str(rec.get("created") or "")))
+            except UnknownLabel as exc:
+                raise UnknownLabel(f"{f}: {exc.args[0]}", hint=exc.hint) from None
+    return out
+
+
 def import_labels(
     con: duckdb.DuckDBPyConnection, path: Path | str, timestamp_key: str = ""
 ) -> ImportCounts:
     """Append the annotations in ``path`` as label events; re-importing adds nothing.
 
-    ``timestamp_key`` distinguishes deliberate repeats of the same label (e.g. a correction that
-    restores an earlier value); files from the dashboard's review queue carry one per row.
+    A record's ``created`` field (dashboard corrections carry one), or ``timestamp_key``,
+    distinguishes a deliberate repeat of an earlier label, e.g. a correction that restores it.
     """
-    anns = load_annotations(path)
+    path = Path(path)
+    anns = _records_with_keys(path)
     created = store.now()
-    rows = [r for a in anns for r in _event_rows(a, created, Path(path).name, timestamp_key)]
+    rows = [r for a, key in anns for r in _event_rows(a, created, path.name, key or timestamp_key)]
     with store.transaction(con):
-        before = con.execute("SELECT count(*) FROM label_events").fetchone()[0]
+        before = con.execute("SELECT count(*) FROM label_events").fetchall()[0][0]
         con.execute("CREATE OR REPLACE TEMP TABLE _ev AS SELECT * FROM label_events LIMIT 0")
-        con.executemany("INSERT INTO _ev VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        if rows:
+            con.executemany("INSERT INTO _ev VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         con.execute(
             "INSERT INTO label_events SELECT DISTINCT ON (event_id) * FROM _ev "
             "WHERE event_id NOT IN (SELECT event_id FROM label_events)"
         )
         con.execute("DROP TABLE _ev")
-        added = con.execute("SELECT count(*) FROM label_events").fetchone()[0] - before
+        added = con.execute("SELECT count(*) FROM label_events").fetchall()[0][0] - before
     return ImportCounts(len(anns), added, len(rows) - added)
 
 

@@ -328,7 +328,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    row = con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0]
     return int(row[0] or 0)
 
 
@@ -389,8 +389,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def get_cursor(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
-    row = con.execute("SELECT value FROM cursors WHERE name = ?", [name]).fetchone()
-    return row[0] if row else None
+    rows = con.execute("SELECT value FROM cursors WHERE name = ?", [name]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def set_cursor(con: duckdb.DuckDBPyConnection, name: str, value: datetime) -> None:
@@ -452,5 +452,5 @@ def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
 
 
 def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-    return row[0] if row else None
+    rows = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+    return rows[0][0] if rows else None

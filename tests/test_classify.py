@@ -113,3 +113,30 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
     with pytest.raises(LitmineError, match="litmine train"):
         classify.load(tmp_path)
+
+
+def test_eval_scores_model_and_three_baselines_on_the_same_folds(trained, embedder, tmp_path):
+    from litmine import evaluate
+    from litmine.model import TrainConfig
+
+    with store.connect(trained["db"]) as con:
+        anns, emb, texts = classify.gold_training_set(con)
+    report = evaluate.cross_validate(
+        emb, texts, anns, TrainConfig(calib_folds=2), folds=3, embedder=embedder
+    )
+    assert set(report["baselines"]) == {"keyword_rules", "tfidf_linear_svm", "zero_shot_similarity"}
+    for scores in [report["model"], *report["baselines"].values()]:
+        assert scores["post_training"]["n"] == len(anns)
+        assert 0.0 <= scores["families"]["micro_f1"] <= 1.0
+    # the fixture is separable: the model finds post-training papers
+    assert report["model"]["post_training"]["f1"] >= 0.9
+    js, md = evaluate.write_report(report, tmp_path)
+    text = md.read_text()
+    assert "| post_training | f1 |" in text and "tfidf_linear_svm" in text and "Confusion" in text
+
+
+def test_ece_of_perfect_and_overconfident_predictions():
+    from litmine.evaluate import ece
+
+    assert ece(np.array([1.0, 1.0]), np.array([1, 1])) == 0.0
+    assert abs(ece(np.array([0.9, 0.9, 0.9, 0.9]), np.array([1, 0, 0, 0])) - 0.65) < 1e-9
