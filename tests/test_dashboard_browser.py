@@ -27,6 +27,7 @@ def seeded(tmp_path_factory):
 
 
 def test_evolution_page_renders_in_chromium(seeded):
+    ARTIFACTS.mkdir(exist_ok=True)
     png = ARTIFACTS / "dashboard-evolution.png"
     png.unlink(missing_ok=True)
     with fx.serve_dashboard(seeded, ARTIFACTS / "streamlit-browser-test.log") as url:
