@@ -39,13 +39,13 @@ def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     )
 
 
-def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray]) -> dict:
+def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: float = 0.5) -> dict:
     """Metrics of one axis from gold values and a {label: probability array} dict."""
     labels = list(probs)
     p = np.stack([probs[lab] for lab in labels], axis=1)
     if axis in MULTI and len(labels) == 1:  # a flag: score its positive class
         yt, pp = np.asarray(y_true, int).ravel(), p.ravel()
-        yp = (pp >= 0.5).astype(int)
+        yp = (pp >= threshold).astype(int)
         prec, rec, f1, sup = precision_recall_fscore_support(yt, yp, labels=[1], zero_division=0)
         f = float(f1[0])
         return {
@@ -110,12 +110,12 @@ def _truth(anns: list[Annotation]) -> dict:
     return {axis: targets(anns, axis) for axis in AXES_ORDER}
 
 
-def score(anns: list[Annotation], probs: dict) -> dict:
+def score(anns: list[Annotation], probs: dict, thresholds: dict | None = None) -> dict:
     """Per-axis metrics of out-of-fold probabilities {axis: {label: array over all papers}}."""
     out = {}
     for axis, (mask, y) in _truth(anns).items():
         sub = {lab: v[mask] for lab, v in probs[axis].items()}
-        out[axis] = axis_metrics(axis, y[mask], sub)
+        out[axis] = axis_metrics(axis, y[mask], sub, (thresholds or {}).get(axis, 0.5))
     return out
 
 
@@ -278,7 +278,8 @@ def cross_validate(
                     svm_fold([texts[i] for i in tr], [texts[i] for i in te], [anns[i] for i in tr]),
                 )
             )
-    report = {"folds": folds, "papers": n, "model": score(anns, _stitch(model_parts, n))}
+    cut = {"borderline": (config or TrainConfig()).borderline_threshold}
+    report = {"folds": folds, "papers": n, "model": score(anns, _stitch(model_parts, n), cut)}
     if baselines:
         from litmine.embed import load_embedder
 

@@ -395,7 +395,10 @@ def capture(
     cmd_r, cmd_w = os.pipe()
     res_r, res_w = os.pipe()
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (cmd_r, res_w)]
-    with tempfile.TemporaryDirectory(prefix="litmine-chromium-") as profile:
+    # chromium's helper processes may still write the profile for a moment after the kill
+    with tempfile.TemporaryDirectory(
+        prefix="litmine-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         args = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe"]
         args += [f"--window-size={size[0]},{size[1]}", "about:blank"]
         proc = subprocess.Popen(

@@ -94,7 +94,7 @@ def test_unreachable_arxiv_exits_75_and_suggests_snapshot(tmp_path):
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={"LITMINE_FETCH_RETRIES": "0", "PATH": ""},
+        env={**os.environ, "LITMINE_FETCH_RETRIES": "1", "LITMINE_FETCH_BACKOFF": "0.01"},
     )
     assert r.returncode == 75
     assert "--snapshot" in r.stderr
