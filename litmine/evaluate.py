@@ -25,7 +25,11 @@ AXES_ORDER = (*SINGLE, *MULTI)
 
 
 def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error of confidences against 0/1 outcomes."""
+    """Expected calibration error: |mean probability - observed rate| per bin, weighted by size.
+
+    Single-label axes pass the top label's probability and whether it was right; multi-label
+    axes and flags pass each label's probability and whether the label is present.
+    """
     conf, correct = np.asarray(conf, float), np.asarray(correct, float)
     if not len(conf):
         return 0.0
@@ -52,7 +56,7 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
             "n": int(len(yt)),
             "micro_f1": f,
             "macro_f1": f,
-            "ece": ece(np.where(pp >= 0.5, pp, 1 - pp), yp == yt),
+            "ece": ece(pp, yt),
             "per_label": {
                 labels[0]: {
                     "precision": float(prec[0]),
@@ -66,12 +70,11 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
         yt = np.asarray(y_true, int)
         yp = (p >= 0.5).astype(int)
         prec, rec, f1, sup = precision_recall_fscore_support(yt, yp, zero_division=0)
-        conf = np.where(p >= 0.5, p, 1 - p).ravel()
         return {
             "n": int(len(yt)),
             "micro_f1": float(f1_score(yt, yp, average="micro", zero_division=0)),
             "macro_f1": float(f1_score(yt, yp, average="macro", zero_division=0)),
-            "ece": ece(conf, (yp == yt).ravel()),
+            "ece": ece(p.ravel(), yt.ravel()),  # each label's P(present) against presence
             "per_label": {
                 lab: {
                     "precision": float(prec[j]),
