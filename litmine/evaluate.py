@@ -43,6 +43,18 @@ def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     )
 
 
+def _per_label(labels, prec, rec, f1, sup) -> dict:  # noqa: ANN001
+    return {
+        lab: {
+            "precision": float(prec[j]),
+            "recall": float(rec[j]),
+            "f1": float(f1[j]),
+            "support": int(sup[j]),
+        }
+        for j, lab in enumerate(labels)
+    }
+
+
 def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: float = 0.5) -> dict:
     """Metrics of one axis from gold values and a {label: probability array} dict."""
     labels = list(probs)
@@ -75,15 +87,7 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
             "micro_f1": float(f1_score(yt, yp, average="micro", zero_division=0)),
             "macro_f1": float(f1_score(yt, yp, average="macro", zero_division=0)),
             "ece": ece(p.ravel(), yt.ravel()),  # each label's P(present) against presence
-            "per_label": {
-                lab: {
-                    "precision": float(prec[j]),
-                    "recall": float(rec[j]),
-                    "f1": float(f1[j]),
-                    "support": int(sup[j]),
-                }
-                for j, lab in enumerate(labels)
-            },
+            "per_label": _per_label(labels, prec, rec, f1, sup),
         }
     yt = np.asarray(y_true, dtype=object)
     yp = np.array(labels, dtype=object)[p.argmax(1)]
@@ -93,15 +97,7 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
         "micro_f1": float(f1_score(yt, yp, average="micro", labels=labels, zero_division=0)),
         "macro_f1": float(f1_score(yt, yp, average="macro", labels=labels, zero_division=0)),
         "ece": ece(p.max(1), yp == yt),
-        "per_label": {
-            lab: {
-                "precision": float(prec[j]),
-                "recall": float(rec[j]),
-                "f1": float(f1[j]),
-                "support": int(sup[j]),
-            }
-            for j, lab in enumerate(labels)
-        },
+        "per_label": _per_label(labels, prec, rec, f1, sup),
         "confusion": {"labels": labels, "matrix": confusion_matrix(yt, yp, labels=labels).tolist()},
     }
     if axis == "post_training":

@@ -40,6 +40,26 @@ def make_entries(n: int, start: datetime, step_hours: int = 5) -> list[Entry]:
 
 
 @pytest.fixture
+def hold_write_lock():
+    """Open a database for writing in another process until the test ends."""
+    import subprocess
+    import sys
+
+    procs = []
+
+    def hold(path: Path) -> None:
+        code = f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(60)"
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "ok"
+
+    yield hold
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "litmine.duckdb"
 

@@ -47,30 +47,17 @@ def test_errors_have_exit_codes(tmp_path, capsys):
     assert "litmine nightly" in capsys.readouterr().out
 
 
-def test_locked_database_exits_75(tmp_path):
+def test_locked_database_exits_75(tmp_path, hold_write_lock):
     db = tmp_path / "l.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb,time; c=duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(30)",
-        ],
-        stdout=subprocess.PIPE,
+    hold_write_lock(db)
+    r = subprocess.run(
+        [sys.executable, "-m", "litmine.cli", "labels", "stats", "--db", str(db)],
+        capture_output=True,
         text=True,
+        cwd=REPO,
     )
-    try:
-        assert holder.stdout.readline().strip() == "ok"
-        r = subprocess.run(
-            [sys.executable, "-m", "litmine.cli", "labels", "stats", "--db", str(db)],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-        )
-        assert r.returncode == 75
-        assert "locked" in r.stderr and "wait for it" in r.stderr
-    finally:
-        holder.kill()
-        holder.wait()
+    assert r.returncode == 75
+    assert "locked" in r.stderr and "wait for it" in r.stderr
 
 
 def test_unreachable_arxiv_exits_75_and_suggests_snapshot(tmp_path):

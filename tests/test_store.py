@@ -1,6 +1,3 @@
-import subprocess
-import sys
-
 import pytest
 
 from litmine import store
@@ -24,26 +21,13 @@ def test_cursor_only_moves_forward(con):
     assert store.get_cursor(con, "c") == datetime(2026, 1, 5)
 
 
-def test_locked_database_is_transient(db_path):
+def test_locked_database_is_transient(db_path, hold_write_lock):
     store.open_db(db_path).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb,sys,time; c=duckdb.connect({str(db_path)!r}); print('ok', flush=True); time.sleep(30)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ok"
-        with pytest.raises(DatabaseLocked) as exc:
-            store.open_db(db_path)
-        assert exc.value.exit_code == 75
-        assert "locked" in str(exc.value)
-    finally:
-        holder.kill()
-        holder.wait()
+    hold_write_lock(db_path)
+    with pytest.raises(DatabaseLocked) as exc:
+        store.open_db(db_path)
+    assert exc.value.exit_code == 75
+    assert "locked" in str(exc.value)
 
 
 def test_missing_read_only_db_says_what_to_run(tmp_path):
