@@ -154,7 +154,7 @@ def paper_view(ctx: Context, arxiv_id: str, nearest: bool = True) -> None:
     if rows.empty:
         st.info("Not classified yet: the next `litmine nightly` labels it.")
     else:
-        source = "gold label (human)" if row["is_gold"] else f"model `{row['label_source']}`"
+        source = "gold label" if row["is_gold"] else f"model `{row['label_source']}`"
         st.markdown(f"**Labels** from {source}")
         st.dataframe(
             rows,
@@ -210,7 +210,7 @@ def sidebar(key: tuple, ov: dict) -> queries.Filters:
             0.5,
             0.01,
             key="f_confidence",
-            help="Probability of the post-training decision. Gold (human) labels always count.",
+            help="Probability of the post-training decision. Gold labels always count.",
         )
         _data_note(key, ov)
     return queries.Filters(

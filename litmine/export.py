@@ -58,7 +58,11 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("interface_probs", _probs_type("interface"), "label -> probability (gold: 1.0 chosen)"),
     ("roles_probs", _probs_type("roles"), "label -> probability (gold: 1.0 chosen)"),
     ("families_probs", _probs_type("families"), "label -> probability (gold: 1.0 chosen)"),
-    ("label_source", _STR, "'gold' for human labels, else the id of the model that predicted"),
+    (
+        "label_source",
+        _STR,
+        "'gold' for codebook annotations (annotator in the gold files), else the predicting model's id",
+    ),
     ("taxonomy_version", _STR, "version of the label taxonomy"),
     ("evidence", _STR, "abstract sentence that best supports the post_training label"),
 )
@@ -340,7 +344,7 @@ def dataset_card(table: pa.Table, filters: ExportFilters, fmt: str, model_card: 
         "",
         f"{table.num_rows} arXiv papers labelled under the Zhao et al. 2026 post-training "
         f"framework, taxonomy version `{TAXONOMY_VERSION}`. File: `labels.{fmt}`, one row per "
-        "paper, ordered by `arxiv_id`. Gold (human) labels override model predictions.",
+        "paper, ordered by `arxiv_id`. Gold labels (codebook annotations, each naming its annotator) override model predictions.",
         "",
         "Filters: " + ("; ".join(filters.describe()) or "none (every labelled paper)"),
         "",
@@ -372,7 +376,7 @@ def dataset_card(table: pa.Table, filters: ExportFilters, fmt: str, model_card: 
         "",
         "arXiv metadata (identifiers, titles, abstracts, authors, categories) is distributed by "
         "arXiv under CC0 1.0 (public domain dedication). The labels are produced by litmine "
-        "(human annotators and a trained classifier); see the project's licence for their terms.",
+        "(codebook annotators and a trained classifier); see the project's licence for their terms.",
         "",
         "Verify the files with `sha256sum -c SHA256SUMS`.",
     ]
