@@ -27,6 +27,14 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 _ID = re.compile(r"arxiv\.org/abs/(?P<id>.+?)(?:v(?P<v>\d+))?$")
 
 
+def _unreachable(err: Exception) -> bool:
+    """No connection could be made at all (DNS failure, refused): the network is down."""
+    text = str(err)
+    return isinstance(err, requests.ConnectionError) and any(
+        s in text for s in ("NameResolutionError", "Failed to establish", "Connection refused")
+    )
+
+
 class _CheckedClient(arxiv.Client):
     """The ``arxiv`` client, failing loudly on malformed XML and remembering the result total."""
 
@@ -157,11 +165,12 @@ class ArxivSource:
                 requests.RequestException,
             ) as exc:
                 err = exc
-            if attempt == self.max_retries:
+            if attempt == self.max_retries or (attempt >= 1 and _unreachable(err)):
                 raise FetchError(
                     f"arXiv API kept failing for {what} after {attempt + 1} tries: {err}",
                     hint="arXiv may be down or the network unreachable; the cursor was not moved, "
-                    "so the next run resumes here (or use `litmine ingest --snapshot FILE`)",
+                    "so the next run resumes here. Without network, run from a snapshot file: "
+                    "`litmine nightly --snapshot FILE` (Kaggle arxiv-metadata-oai-snapshot format)",
                 ) from err
             wait = self.backoff_seconds * 2**attempt
             log.warning("%s failed (%s); retrying in %.1fs", what, err, wait)
