@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -152,16 +151,6 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "libraries": ", ".join(f"{k} {v}" for k, v in versions.items()),
     }
-
-
-def run_child(args: list[str], timeout: float) -> dict:
-    """Run ``python bench/<args>`` in a fresh process and parse the JSON its last line prints."""
-    proc = subprocess.run(
-        [PYTHON, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def peak_rss_mib() -> float:

@@ -195,7 +195,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 reps: a smoke run")
     ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--quality", type=Path, help="embed_quality.py --json output to include")
+    ap.add_argument(
+        "--quality",
+        type=Path,
+        default=REPO / "bench" / "embed_quality.json",
+        help="embed_quality.py --json output to include (default: bench/embed_quality.json)",
+    )
     args = ap.parse_args()
     start, t0, load_start = datetime.now(UTC), time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="litmine-bench-") as tmp:
