@@ -68,7 +68,22 @@ def _minilm(**kw) -> Embedder:
     )
 
 
-EMBEDDERS: dict[str, Callable[..., Embedder]] = {DEFAULT_MODEL_NAME: _minilm}
+def _onnx(variant: str) -> Callable[..., Embedder]:
+    """Factory for the ONNX Runtime path; onnxruntime is imported only when it is used."""
+
+    def factory(**kw) -> Embedder:
+        from litmine import onnx_embed
+
+        return onnx_embed.onnx_int8(**kw) if variant == "int8" else onnx_embed.onnx_fp32(**kw)
+
+    return factory
+
+
+EMBEDDERS: dict[str, Callable[..., Embedder]] = {
+    DEFAULT_MODEL_NAME: _minilm,
+    f"{DEFAULT_MODEL_NAME}-onnx": _onnx("fp32"),
+    f"{DEFAULT_MODEL_NAME}-onnx-int8": _onnx("int8"),
+}
 
 
 def register(name: str, factory: Callable[..., Embedder]) -> None:
