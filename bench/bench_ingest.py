@@ -1,9 +1,9 @@
-"""Ingest throughput: snapshot load (litmine, the proposed patch, a naive loop) and Atom upsert.
+"""Ingest throughput: snapshot load (litmine vs a naive loop) and Atom upsert.
 
     .venv/bin/python bench/bench_ingest.py [--reps 3] [--naive-rows 5000] [--atom-entries 2000]
 
 Snapshot: ``litmine.ingest.ingest_snapshot`` on the shared snapshot into a fresh database each
-rep; the same with ``bench/ingest_patched.py`` installed; and the naive baseline of
+rep, and the naive baseline of
 ``bench/ingest_bench.py`` (``json.loads`` + one ``INSERT`` per row, first ``--naive-rows``
 lines, per-line rate extrapolated). Rates are snapshot lines per second.
 
@@ -35,18 +35,12 @@ SNAP = "Snapshot ingest"
 ATOM = "Atom parse + upsert"
 
 
-def _snapshot_once(path: Path, patched: bool) -> tuple[float, int]:
-    import ingest_patched
-
+def _snapshot_once(path: Path) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as d:
         con = store.open_db(Path(d) / "b.duckdb")
         try:
             t = time.perf_counter()
-            if patched:
-                with ingest_patched.installed():
-                    counts = ingest.ingest_snapshot(con, path, Scope())
-            else:
-                counts = ingest.ingest_snapshot(con, path, Scope())
+            counts = ingest.ingest_snapshot(con, path, Scope())
             return time.perf_counter() - t, counts.fetched
         finally:
             con.close()
@@ -56,13 +50,11 @@ def snapshot_rows(reps: int = 3, naive_rows: int = 2000) -> list[Row]:
     path = snapshot_path()
     if path is None:
         return []
-    runs: dict[str, list[float]] = {"litmine": [], "patched": [], "naive": []}
+    runs: dict[str, list[float]] = {"litmine": [], "naive": []}
     lines = 0
     for _ in range(reps):  # interleaved, so load changes hit every path alike
-        took, lines = _snapshot_once(path, patched=False)
+        took, lines = _snapshot_once(path)
         runs["litmine"].append(lines / took)
-        took, lines = _snapshot_once(path, patched=True)
-        runs["patched"].append(lines / took)
         took, n = naive(path, naive_rows)
         runs["naive"].append(n / took)
     base = median(runs["naive"])
@@ -70,10 +62,6 @@ def snapshot_rows(reps: int = 3, naive_rows: int = 2000) -> list[Row]:
     return [
         Row(SNAP, f"ingest_snapshot, {lines:,} lines", median(runs["litmine"]), "lines/s",
             runs["litmine"], desc, base),
-        Row(SNAP, "ingest_snapshot with bench/ingest_patched.py (proposed)",
-            median(runs["patched"]), "lines/s", runs["patched"], desc, base,
-            note="same rows and counts as the original (checked by the unit tests run with "
-            "the patch installed, see bench/README.md)"),
     ]  # fmt: skip
 
 
@@ -117,15 +105,12 @@ def _parse(feed: bytes) -> list[tuple]:
     return [r for r in rows if r is not None]
 
 
-def _upsert_litmine(feed: bytes, patched: bool = False) -> float:
-    import ingest_patched
-
-    upsert = ingest_patched.ingest_rows if patched else ingest.ingest_rows
+def _upsert_litmine(feed: bytes) -> float:
     with tempfile.TemporaryDirectory() as d, store.connect(Path(d) / "a.duckdb") as con:
         t = time.perf_counter()
         rows = _parse(feed)
         with store.transaction(con):
-            upsert(con, rows)
+            ingest.ingest_rows(con, rows)
         return time.perf_counter() - t
 
 
@@ -150,18 +135,14 @@ def atom_rows(entries: int = 2000, reps: int = 3) -> list[Row]:
         return []
     feed = atom_feed(recs)
     n = len(_parse(feed))
-    fast, patched, slow = [], [], []
+    fast, slow = [], []
     for _ in range(reps):
         fast.append(_upsert_litmine(feed))
-        patched.append(_upsert_litmine(feed, patched=True))
         slow.append(_upsert_naive(feed))
     base = median([n / s for s in slow])
     return [
         Row(ATOM, f"parse + result_to_row + ingest_rows, {n:,} entries ({len(feed) / 1e6:.1f} MB)",
             median([n / s for s in fast]), "records/s", [n / s for s in fast],
-            "same parse, one INSERT ... ON CONFLICT per row", base),
-        Row(ATOM, "the same with ingest_rows from bench/ingest_patched.py (proposed)",
-            median([n / s for s in patched]), "records/s", [n / s for s in patched],
             "same parse, one INSERT ... ON CONFLICT per row", base),
     ]  # fmt: skip
 

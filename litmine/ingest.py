@@ -42,9 +42,12 @@ _MONTH_SQL = """
       ELSE CAST(date_trunc('month', s.published) AS DATE)
     END
 """
+# trim() is slow on long strings: run it only when the first or last character is one it removes.
 _CLEAN = (
-    "trim(CASE WHEN contains({col}, chr(10)) OR contains({col}, '  ') OR contains({col}, chr(9))"
-    " OR contains({col}, chr(13)) THEN regexp_replace({col}, '\\s+', ' ', 'g') ELSE {col} END)"
+    "CASE WHEN contains({col}, chr(10)) OR contains({col}, '  ') OR contains({col}, chr(9))"
+    " OR contains({col}, chr(13)) THEN trim(regexp_replace({col}, '\\s+', ' ', 'g'))"
+    " WHEN trim(left({col}, 1)) = '' OR trim(right({col}, 1)) = '' THEN trim({col})"
+    " ELSE {col} END"
 )
 
 
@@ -72,10 +75,20 @@ def create_staging(con: duckdb.DuckDBPyConnection) -> None:
 def merge_staging(con: duckdb.DuckDBPyConnection) -> MergeCounts:
     """Merge ``staging`` into ``papers`` (caller holds the transaction); return the counts."""
     ts = store.now()
+    total, distinct = con.execute(
+        "SELECT count(*), count(DISTINCT arxiv_id) FROM staging WHERE arxiv_id IS NOT NULL"
+    ).fetchone()
+    dedupe = (
+        """QUALIFY row_number() OVER (PARTITION BY s.arxiv_id
+                                      ORDER BY s.version DESC NULLS LAST,
+                                               s.updated DESC NULLS LAST) = 1"""
+        if distinct < total
+        else ""
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE staged AS
-        SELECT c.*, md5(lower(c.title) || chr(10) || lower(c.abstract)) AS content_hash
+        SELECT c.*, md5(lower(c.title || chr(10) || c.abstract)) AS content_hash
         FROM (
             SELECT s.arxiv_id, s.version, {_CLEAN.format(col="s.title")} AS title,
                    {_CLEAN.format(col="s.abstract")} AS abstract, s.authors, s.categories,
@@ -83,9 +96,7 @@ def merge_staging(con: duckdb.DuckDBPyConnection) -> MergeCounts:
                    s.source
             FROM staging s
             WHERE s.arxiv_id IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY s.arxiv_id
-                                       ORDER BY s.version DESC NULLS LAST,
-                                                s.updated DESC NULLS LAST) = 1
+            {dedupe}
         ) c
         WHERE coalesce(c.title, '') <> '' AND coalesce(c.abstract, '') <> ''
         ORDER BY c.arxiv_id
@@ -135,45 +146,51 @@ def merge_staging(con: duckdb.DuckDBPyConnection) -> MergeCounts:
     )
 
 
-_SNAPSHOT_STRUCT = (
-    '{"id":"VARCHAR","title":"VARCHAR","abstract":"VARCHAR","categories":"VARCHAR",'
-    '"authors":"VARCHAR","versions":[{"version":"VARCHAR","created":"VARCHAR"}],'
-    '"update_date":"VARCHAR"}'
+_SNAPSHOT_COLUMNS = (
+    "{id: 'VARCHAR', title: 'VARCHAR', abstract: 'VARCHAR', categories: 'VARCHAR', "
+    "authors: 'VARCHAR', versions: 'STRUCT(version VARCHAR, created VARCHAR)[]', "
+    "update_date: 'VARCHAR'}"
 )
+_GMT = "'%a, %d %b %Y %H:%M:%S GMT'"
 
 
 def _stage_snapshot(
     con: duckdb.DuckDBPyConnection, path: Path, scope: Scope
 ) -> tuple[int, int, int]:
-    """Load in-scope snapshot rows into ``staging``; return (lines, bad lines, out of scope)."""
+    """Load in-scope snapshot rows into ``staging``; return (lines, bad lines, out of scope).
+
+    DuckDB's NDJSON reader parses each line once; a malformed line comes back as an all-NULL
+    row (counted as bad), blank lines are skipped. Out-of-scope rows keep only their flags.
+    """
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE snap AS
-        SELECT json_valid(line) AS ok,
-               CASE WHEN json_valid(line) THEN json_transform(line, '{_SNAPSHOT_STRUCT}') END AS j
-        FROM read_csv(?, columns={{'line': 'VARCHAR'}}, header=false, delim='\\x01', quote='',
-                      escape='', auto_detect=false, max_line_size=50000000)
-        WHERE trim(line) <> ''
+        SELECT CASE WHEN in_scope THEN id END AS id, greatest(len(versions), 1) AS version,
+               CASE WHEN in_scope THEN title END AS title,
+               CASE WHEN in_scope THEN abstract END AS abstract,
+               CASE WHEN in_scope THEN authors END AS authors, cats,
+               try_strptime(versions[1].created, {_GMT}) AS published,
+               coalesce(try_strptime(versions[-1].created, {_GMT}),
+                        try_cast(update_date AS TIMESTAMP)) AS updated,
+               bad, in_scope
+        FROM (
+            SELECT *, (id IS NULL AND title IS NULL AND abstract IS NULL AND categories IS NULL
+                       AND authors IS NULL AND versions IS NULL AND update_date IS NULL) AS bad,
+                   string_split(trim(coalesce(categories, '')), ' ') AS cats,
+                   list_has_any(string_split(trim(coalesce(categories, '')), ' '), ?) AS in_scope
+            FROM read_json(?, format = 'newline_delimited', columns = {_SNAPSHOT_COLUMNS},
+                           ignore_errors = true, maximum_object_size = 50000000)
+        )
         """,
-        [str(path)],
+        [list(scope.categories), str(path)],
     )
-    lines, bad = con.execute("SELECT count(*), count(*) FILTER (WHERE NOT ok) FROM snap").fetchone()
+    lines, bad = con.execute("SELECT count(*), count(*) FILTER (WHERE bad) FROM snap").fetchone()
     con.execute(
         """
         INSERT INTO staging
-        SELECT j.id,
-               greatest(len(j.versions), 1),
-               j.title, j.abstract, j.authors,
-               string_split(trim(j.categories), ' '),
-               string_split(trim(j.categories), ' ')[1],
-               try_strptime(j.versions[1].created, '%a, %d %b %Y %H:%M:%S GMT'),
-               coalesce(try_strptime(j.versions[-1].created, '%a, %d %b %Y %H:%M:%S GMT'),
-                        try_cast(j.update_date AS TIMESTAMP)),
-               'snapshot'
-        FROM snap
-        WHERE ok AND list_has_any(string_split(trim(coalesce(j.categories, '')), ' '), ?)
-        """,
-        [list(scope.categories)],
+        SELECT id, version, title, abstract, authors, cats, cats[1], published, updated, 'snapshot'
+        FROM snap WHERE NOT bad AND in_scope
+        """
     )
     staged = con.execute("SELECT count(*) FROM staging").fetchone()[0]
     con.execute("DROP TABLE snap")
@@ -220,9 +237,16 @@ def ingest_snapshot(
 
 def ingest_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> MergeCounts:
     """Stage and merge rows shaped like ``STAGING_COLUMNS`` (caller holds the transaction)."""
+    import pyarrow as pa
+
     create_staging(con)
     if rows:
-        con.executemany("INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        names = [c.split()[0] for c in STAGING_COLUMNS.split(", ")]
+        con.register("_rows", pa.table({c: [r[i] for r in rows] for i, c in enumerate(names)}))
+        try:
+            con.execute("INSERT INTO staging SELECT * FROM _rows")
+        finally:
+            con.unregister("_rows")
     return merge_staging(con)
 
 
