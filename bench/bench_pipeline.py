@@ -84,7 +84,7 @@ def classify_rows(papers: int, reps: int, known: dict, embed_rate: float | None)
             rates.append(n / (time.perf_counter() - t))
     return [
         Row(CLASSIFY, f"predict_missing ({card['model_id']}), {len(recs)} papers",
-            median(rates), "papers/s", rates, "reference embedding (the stage before it)",
+            median(rates), "papers/s", rates, "embedding, default int8 path (the stage before it)",
             embed_rate, note="model loaded before timing; evidence sentences on")
     ]  # fmt: skip
 

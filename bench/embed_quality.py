@@ -1,6 +1,7 @@
 """Does the fast embedding path keep the reference's vectors? The gate for making it the default.
 
-    .venv/bin/python bench/embed_quality.py [--n 2000] [--variants int8 fp32] [--cv] [--json OUT]
+    .venv/bin/python bench/embed_quality.py [--n 2000] [--variants int8 fp32] [--cv] [--sweep]
+        [--json OUT]
 
 On ``--n`` shared-snapshot abstracts (the gold-labelled papers first, then a fixed sample of
 others) it embeds title + abstract with the reference path (``litmine.embed``'s
@@ -12,6 +13,10 @@ and the classifiers' cross-validated scores dropping by no more than 0.01.
 ``--cv`` also compares the classifiers: through ``litmine.classify.cross_validate_embeddings``
 when it exists, else ``litmine.evaluate.cross_validate`` on the gold set (same folds, same
 texts, only the vectors differ), reporting each axis's macro F1 for both and the drop.
+
+``--sweep`` measures what each layer's feed-forward output projection costs when it alone is
+quantized (every other one kept fp32): the evidence for which layers the ``int8`` recipe keeps
+in fp32.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from harness import REPO, snapshot_path  # noqa: E402
 
+from litmine.config import REFERENCE_MODEL_NAME  # noqa: E402
 from litmine.embed import load_embedder, paper_text  # noqa: E402
 
 FLOOR = 0.99
@@ -100,13 +106,13 @@ def cross_validation(vectors: dict[str, np.ndarray], recs: list[dict], gold: dic
     return out
 
 
-def run(n: int, variants: list[str], cv: bool) -> dict:
+def run(n: int, variants: list[str], cv: bool, sweep: bool = False) -> dict:
     gold = gold_annotations() if cv else {}
     recs = papers(n, set(gold) or set(_gold_ids_quick()))
     texts = [paper_text(r["title"], r["abstract"]) for r in recs]
     report: dict = {"papers": len(texts), "variants": {}}
     t = time.perf_counter()
-    ref = load_embedder().encode(texts)
+    ref = load_embedder(REFERENCE_MODEL_NAME).encode(texts)
     report["reference_seconds"] = time.perf_counter() - t
     vectors = {"reference": ref}
     from litmine.onnx_embed import OnnxEmbedder
@@ -120,7 +126,27 @@ def run(n: int, variants: list[str], cv: bool) -> dict:
         report["variants"][v] = {"name": emb.name, "seconds": took, **cosine_stats(vecs, ref)}
     if cv:
         report["cross_validation"] = cross_validation(vectors, recs, gold)
+    if sweep:
+        report["sweep"] = layer_sweep(texts, ref)
     return report
+
+
+def layer_sweep(texts: list[str], ref: np.ndarray) -> dict:
+    """Cosine to the reference with only layer k's feed-forward output quantized, per k."""
+    import tempfile
+
+    from litmine import onnx_embed
+
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        for k in onnx_embed.ALL_LAYERS:
+            name = f"sweep-ffn{k}"
+            keep = tuple(i for i in onnx_embed.ALL_LAYERS if i != k)
+            onnx_embed.VARIANTS[name] = onnx_embed.Variant(True, True, keep)
+            vecs = onnx_embed.OnnxEmbedder(name, cache=Path(cache)).encode(texts)
+            out[str(k)] = cosine_stats(vecs, ref)
+            del onnx_embed.VARIANTS[name]
+    return out
 
 
 def _gold_ids_quick() -> list[str]:
@@ -153,6 +179,12 @@ def render(report: dict) -> str:
             drops = [cv[f"{k} drop"][axis] for k in names if k != "reference"]
             vals = " | ".join(f"{cv[k][axis]:.3f}" for k in names)
             lines.append(f"| {axis} | {vals} | {max(drops):+.3f} |")
+    if report.get("sweep"):
+        lines += ["", "Only layer k's feed-forward output projection int8 (fast GELU, every other "
+                  "feed-forward output fp32):", "", "| layer | min | mean | below 0.99 |",
+                  "|---:|---:|---:|---:|"]  # fmt: skip
+        for k, s in report["sweep"].items():
+            lines.append(f"| {k} | {s['min']:.4f} | {s['mean']:.4f} | {s['below_0.99']} |")
     return "\n".join(lines)
 
 
@@ -161,12 +193,13 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--variants", nargs="+", default=["int8", "fp32"])
     ap.add_argument("--cv", action="store_true", help="also compare cross-validated classifiers")
+    ap.add_argument("--sweep", action="store_true", help="per-layer feed-forward output sweep")
     ap.add_argument("--json", type=Path, help="write the report as JSON here")
     args = ap.parse_args()
     if snapshot_path() is None:
         print("skipped: the shared snapshot is absent")
         return 0
-    report = run(args.n, args.variants, args.cv)
+    report = run(args.n, args.variants, args.cv, args.sweep)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     print(render(report))

@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from litmine import queries
-from litmine.config import DEFAULT_MODEL_NAME, default_db_path
+from litmine.config import default_db_path
 from litmine.errors import DatabaseLocked, LitmineError
 
 PAGES = (
@@ -91,16 +91,17 @@ def load(name: str, key: tuple, *args, **kwargs):  # noqa: ANN201  (frame or dic
             return fn(cur, *args, **kwargs)
 
 
-@st.cache_resource(show_spinner="Loading the embedding model...")
-def embedder():  # noqa: ANN201  (litmine.embed.Embedder)
+@st.cache_resource(show_spinner="Loading the embedding model...", max_entries=2)
+def embedder(name: str):  # noqa: ANN201  (litmine.embed.Embedder)
     from litmine.embed import load_embedder
 
-    return load_embedder(DEFAULT_MODEL_NAME)
+    return load_embedder(name)
 
 
 @st.cache_data(show_spinner=False, max_entries=200)
-def embed_query(text: str) -> list[float]:
-    return [float(v) for v in embedder().encode([text])[0]]
+def embed_query(text: str, model: str) -> list[float]:
+    """``text`` embedded with ``model``, the database's embedding model."""
+    return [float(v) for v in embedder(model).encode([text])[0]]
 
 
 def context() -> Context:

@@ -111,7 +111,11 @@ def train(
     card["model_id"] = (
         "lm-"
         + hashlib.sha256(
-            (card["training_data"]["sha256"] + json.dumps(card["config"], sort_keys=True)).encode()
+            (
+                card["training_data"]["sha256"]
+                + json.dumps(card["config"], sort_keys=True)
+                + embed_model  # vectors from another model make another classifier
+            ).encode()
         ).hexdigest()[:10]
     )
     save(model, card, out_dir)
@@ -144,6 +148,14 @@ def read_card(model_dir: Path | None = None) -> dict:
     if not path.exists():
         raise LitmineError(f"no trained model in {path.parent}", hint="run `litmine train`")
     return json.loads(path.read_text())
+
+
+def embedding_model(model_dir: Path | None = None) -> str:
+    """The embedding model the saved classifier was trained on (the default without one)."""
+    try:
+        return read_card(model_dir)["embedding_model"]
+    except LitmineError:
+        return DEFAULT_MODEL_NAME
 
 
 @lru_cache(maxsize=4)
@@ -209,6 +221,7 @@ def predict_missing(
     card = read_card(Path(model_dir) if model_dir else None)
     model_id, emb_model = card["model_id"], card["embedding_model"]
     store.set_meta(con, "current_model", model_id)
+    store.set_meta(con, "embedding_model", emb_model)
     query = """
         SELECT p.arxiv_id, p.title, p.abstract, p.content_hash, e.vector
         FROM papers p

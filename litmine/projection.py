@@ -17,7 +17,6 @@ import numpy as np
 import pyarrow as pa
 
 from litmine import store
-from litmine.config import DEFAULT_MODEL_NAME
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +150,7 @@ def _store_coords(
 
 def project_map(
     con: duckdb.DuckDBPyConnection,
-    model: str = DEFAULT_MODEL_NAME,
+    model: str | None = None,
     sample_size: int = 3000,
     k: int = 8,
     seed: int = 0,
@@ -159,6 +158,8 @@ def project_map(
     threads: int | None = 1,
 ) -> int:
     """Give map coordinates to every paper embedded with ``model`` that has none; return how many.
+
+    ``model`` defaults to the database's embedding model (:func:`litmine.store.embedding_model`).
 
     Runs only the missing work: a second call with no new embeddings returns 0. ``threads`` caps
     the BLAS/OpenMP threads: on a shared machine spinning worker threads made t-SNE and PCA
@@ -169,6 +170,7 @@ def project_map(
     import sklearn.manifold  # noqa: F401
     from threadpoolctl import threadpool_limits
 
+    model = model or store.embedding_model(con)
     with threadpool_limits(limits=threads):
         return _project(con, model, sample_size, k, seed, batch_size)
 

@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 
 from litmine import store
-from litmine.config import DEFAULT_MODEL_NAME, published_db_path
+from litmine.config import published_db_path
 from litmine.errors import LitmineError, UnknownLabel
 from litmine.taxonomy import AXES, MULTI_AXES, TAXONOMY_VERSION, axis, check_label, parse_record
 
@@ -444,33 +444,53 @@ def search_text(
     )
 
 
+def embedding_model(con: duckdb.DuckDBPyConnection) -> str:
+    """The model that semantic-search queries must be embedded with."""
+    return store.embedding_model(con)
+
+
 def search_semantic(
     con: duckdb.DuckDBPyConnection,
     vector: list[float],
     f: Filters,
-    model: str = DEFAULT_MODEL_NAME,
+    model: str | None = None,
     limit: int = 50,
     exclude: str | None = None,
 ) -> pd.DataFrame:
-    """Nearest papers to a query vector by cosine similarity of their embeddings."""
+    """Nearest papers to a query vector by cosine similarity of their ``model`` embeddings
+    (default: the database's embedding model)."""
+    model = model or store.embedding_model(con)
     where, params = f.sql()
+    # Rank the vectors first and label only the top ``limit``: the label view is joined for
+    # those rows alone (filters, when set, restrict the candidates through a semi-join).
+    allowed = (
+        ""
+        if where == "TRUE"
+        else f"AND e.arxiv_id IN (SELECT arxiv_id FROM paper_labels WHERE {where})"
+    )
     return _df(
         con,
         f"""
-        SELECT {PAPER_COLUMNS},
-               array_cosine_similarity(e.vector, ?::FLOAT[{store.EMBED_DIM}]) AS similarity
-        FROM embeddings e JOIN paper_labels USING (arxiv_id)
-        WHERE e.model = ? AND arxiv_id IS DISTINCT FROM ? AND {where}
-        ORDER BY similarity DESC LIMIT ?
+        WITH hits AS (
+            SELECT e.arxiv_id,
+                   array_cosine_similarity(e.vector, ?::FLOAT[{store.EMBED_DIM}]) AS similarity
+            FROM embeddings e
+            WHERE e.model = ? AND e.arxiv_id IS DISTINCT FROM ? {allowed}
+            ORDER BY similarity DESC, e.arxiv_id LIMIT ?
+        )
+        SELECT {PAPER_COLUMNS}, h.similarity
+        FROM hits h JOIN paper_labels USING (arxiv_id)
+        ORDER BY h.similarity DESC, arxiv_id
         """,
         [list(map(float, vector)), model, exclude, *params, limit],
     )
 
 
 def nearest_papers(
-    con: duckdb.DuckDBPyConnection, arxiv_id: str, model: str = DEFAULT_MODEL_NAME, k: int = 8
+    con: duckdb.DuckDBPyConnection, arxiv_id: str, model: str | None = None, k: int = 8
 ) -> pd.DataFrame:
     """The ``k`` papers closest to ``arxiv_id`` in embedding space (empty without a vector)."""
+    model = model or store.embedding_model(con)
     rows = con.execute(
         "SELECT vector FROM embeddings WHERE arxiv_id = ? AND model = ?", [arxiv_id, model]
     ).fetchall()

@@ -454,3 +454,11 @@ def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
 def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
     rows = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
     return rows[0][0] if rows else None
+
+
+def embedding_model(con: duckdb.DuckDBPyConnection) -> str:
+    """The embedding model whose vectors this database serves: the one the classifier reads
+    (recorded by the embed and classify stages), else litmine's default."""
+    from litmine.config import DEFAULT_MODEL_NAME
+
+    return get_meta(con, "embedding_model") or DEFAULT_MODEL_NAME

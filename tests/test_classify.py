@@ -140,3 +140,43 @@ def test_ece_of_perfect_and_overconfident_predictions():
 
     assert ece(np.array([1.0, 1.0]), np.array([1, 1])) == 0.0
     assert abs(ece(np.array([0.9, 0.9, 0.9, 0.9]), np.array([1, 0, 0, 0])) - 0.65) < 1e-9
+
+
+def test_the_classifier_card_decides_which_vectors_the_database_serves(trained, tmp_path):
+    """A classifier over the reference's vectors: its card, id, predictions and searches follow it."""
+    import shutil
+
+    from litmine import queries
+    from litmine.config import DEFAULT_MODEL_NAME, REFERENCE_MODEL_NAME
+
+    db = tmp_path / "db.duckdb"
+    shutil.copy(trained["db"], db)
+    assert trained["card"]["embedding_model"] == DEFAULT_MODEL_NAME
+    assert classify.embedding_model(trained["models"]) == DEFAULT_MODEL_NAME
+    assert classify.embedding_model(tmp_path / "no-model") == DEFAULT_MODEL_NAME
+    with store.connect(db) as con:
+        assert store.embedding_model(con) == DEFAULT_MODEL_NAME  # nothing recorded yet
+        card = classify.train(
+            con, tmp_path / "ref", TrainConfig(calib_folds=2), 3, embed_model=REFERENCE_MODEL_NAME
+        )
+        assert card["embedding_model"] == REFERENCE_MODEL_NAME
+        assert card["model_id"] != trained["card"]["model_id"]  # same labels, other vectors
+        assert classify.embedding_model(tmp_path / "ref") == REFERENCE_MODEL_NAME
+        # training embedded only the gold papers with the reference; the rest follow
+        assert embed.embed_missing(con, model=REFERENCE_MODEL_NAME) == len(trained["held_out"])
+        n = classify.predict_missing(con, tmp_path / "ref")
+        assert n == len(corpus())
+        assert store.embedding_model(con) == REFERENCE_MODEL_NAME
+        aid = trained["held_out"][0]["id"]
+        near = queries.nearest_papers(con, aid, k=3)
+        ref_vec = con.execute(
+            "SELECT vector FROM embeddings WHERE arxiv_id = ? AND model = ?",
+            [aid, REFERENCE_MODEL_NAME],
+        ).fetchone()[0]
+        expected = queries.search_semantic(
+            con, ref_vec, queries.Filters(), REFERENCE_MODEL_NAME, 3, exclude=aid
+        )
+        assert list(near["arxiv_id"]) == list(expected["arxiv_id"]) and len(near) == 3
+        # the int8 vectors give other similarities: equality shows the reference's were read
+        assert near["similarity"].tolist() == expected["similarity"].tolist()
+    classify.load.cache_clear()

@@ -46,7 +46,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="module")
 def reference() -> np.ndarray:
-    return embed.load_embedder().encode(TEXTS)
+    return embed.load_embedder(embed.REFERENCE_MODEL_NAME).encode(TEXTS)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -109,7 +109,8 @@ def test_registered_under_distinct_names(built: dict) -> None:
     assert onnx_embed.ONNX_INT8_NAME in embed.EMBEDDERS
     assert onnx_embed.ONNX_FP32_NAME in embed.EMBEDDERS
     emb = embed.load_embedder(onnx_embed.ONNX_INT8_NAME, cache=built["cache"])
-    assert emb.name == onnx_embed.ONNX_INT8_NAME != embed.DEFAULT_MODEL_NAME
+    assert emb.name == onnx_embed.ONNX_INT8_NAME == embed.DEFAULT_MODEL_NAME
+    assert embed.load_embedder(embed.REFERENCE_MODEL_NAME).name == "all-MiniLM-L6-v2"
     assert emb.dim == store.EMBED_DIM
     assert emb.encode([]).shape == (0, 384)
 
@@ -133,4 +134,4 @@ def test_embed_missing_stores_vectors_under_the_onnx_name(built: dict, tmp_path:
         assert embed.embed_missing(con, emb) == 0
         got = con.execute("SELECT DISTINCT model FROM embeddings").fetchall()
         assert got == [(onnx_embed.ONNX_INT8_NAME,)]
-        assert embed.count_missing(con, embed.DEFAULT_MODEL_NAME) == 3
+        assert embed.count_missing(con, embed.REFERENCE_MODEL_NAME) == 3

@@ -37,7 +37,9 @@ if text and mode == "Semantic":
     if ctx.overview["embedded"] == 0:
         st.info("No embeddings yet: semantic search needs `litmine nightly` to embed papers.")
         st.stop()
-    results = app.load("search_semantic", ctx.key, app.embed_query(text), f, limit=LIMIT)
+    model = app.load("embedding_model", ctx.key)
+    vector = app.embed_query(text, model)
+    results = app.load("search_semantic", ctx.key, vector, f, model, limit=LIMIT)
     st.caption(f"The {len(results)} papers closest in meaning to the query.")
 elif text:
     results = app.load("search_text", ctx.key, text, f, LIMIT)
