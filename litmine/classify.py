@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -23,8 +24,10 @@ from litmine import store
 from litmine.config import DEFAULT_MODEL_NAME, models_dir
 from litmine.embed import embed_missing, load_embedder, paper_text
 from litmine.errors import LitmineError
-from litmine.model import LabelModel, TrainConfig
 from litmine.taxonomy import TAXONOMY_VERSION, Annotation
+
+if TYPE_CHECKING:  # scikit-learn is imported only when a model is trained or loaded
+    from litmine.model import LabelModel, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ def train(
 ) -> dict:
     """Embed any gold paper without a vector, fit every axis, cross-validate, save model and card."""
     from litmine import evaluate
+    from litmine.model import LabelModel, TrainConfig
 
     out_dir = Path(out_dir or models_dir())
     embed_missing(con, load_embedder(embed_model), only_gold=True)
@@ -164,6 +168,7 @@ def load(model_dir: Path | None = None) -> tuple[LabelModel, dict]:
     import skops.io as sio
 
     from litmine.features import FeatureConfig
+    from litmine.model import LabelModel, TrainConfig
 
     model_dir = Path(model_dir or models_dir())
     path, card_path = model_dir / MODEL_FILE, model_dir / CARD_FILE

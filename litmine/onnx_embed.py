@@ -229,6 +229,20 @@ def _quiet_tools() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def _writable(path: Path) -> Path:
+    """``path`` if it can be created and written, else a per-user folder in the temp directory
+    (a service account without a home directory still embeds)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / f"litmine-onnx-{os.getuid()}"
+    log.warning("cannot write %s; building the ONNX model in %s", path, fallback)
+    return fallback
+
+
 def build(
     variant: str = "int8", model_dir: Path | None = None, out_dir: Path | None = None
 ) -> Path:
@@ -239,7 +253,7 @@ def build(
         )
     _require_onnx()
     model_dir = Path(model_dir) if model_dir else reference_model_dir()
-    out_dir = Path(out_dir) if out_dir else cache_dir()
+    out_dir = Path(out_dir) if out_dir else _writable(cache_dir())
     target = out_dir / f"{REFERENCE_MODEL_NAME}-{variant}-{fingerprint(model_dir, variant)}.onnx"
     if target.exists():
         return target

@@ -165,23 +165,30 @@ def project_map(
     the BLAS/OpenMP threads: on a shared machine spinning worker threads made t-SNE and PCA
     several times slower than one thread (8.7 s against 33 s for a 3,000-paper layout).
     """
+    model = model or store.embedding_model(con)
+    sql, params = _missing_sql(model)
+    todo = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0][0]
+    if todo == 0:
+        return 0  # before importing scikit-learn: a no-op nightly stays fast
     # threadpoolctl limits only the libraries already loaded: load scikit-learn's first.
     import sklearn.decomposition  # noqa: F401
     import sklearn.manifold  # noqa: F401
     from threadpoolctl import threadpool_limits
 
-    model = model or store.embedding_model(con)
     with threadpool_limits(limits=threads):
-        return _project(con, model, sample_size, k, seed, batch_size)
+        return _project(con, model, todo, sample_size, k, seed, batch_size)
 
 
 def _project(
-    con: duckdb.DuckDBPyConnection, model: str, sample_size: int, k: int, seed: int, batch_size: int
+    con: duckdb.DuckDBPyConnection,
+    model: str,
+    todo: int,
+    sample_size: int,
+    k: int,
+    seed: int,
+    batch_size: int,
 ) -> int:
     sql, params = _missing_sql(model)
-    todo = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0][0]
-    if todo == 0:
-        return 0
     run_id = store.start_run(con, "map", params=model)
     try:
         ref_vecs, ref_xy = _reference(con, model, sample_size, seed)

@@ -147,7 +147,7 @@ def test_first_run_does_every_stage(project):
 
 
 def test_second_run_is_a_fast_noop_without_model_loading(project):
-    """The no-op run in a fresh process: nothing new, no embedding model loaded (its wall time
+    """The no-op run in a fresh process: nothing new, no model or scikit-learn loaded (its wall time
     is a benchmark figure, `bench/bench_pipeline.py`, not a test)."""
     home, db, snap, _ = project
     script = (
@@ -156,7 +156,7 @@ def test_second_run_is_a_fast_noop_without_model_loading(project):
         f"stages={AVAILABLE!r}, model_dir=Path({str(MODEL_DIR)!r}))\n"
         "print(json.dumps({'nothing_new': r.nothing_new, 'seconds': r.seconds, "
         "'published': r.published, 'loaded': sorted({'sentence_transformers', 'onnxruntime', "
-        "'torch'} & set(sys.modules))}))\n"
+        "'torch', 'sklearn'} & set(sys.modules))}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
@@ -164,7 +164,7 @@ def test_second_run_is_a_fast_noop_without_model_loading(project):
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.splitlines()[-1])
     assert got["nothing_new"] and not got["published"]
-    assert got["loaded"] == [], "a no-op run must not load the embedding model"
+    assert got["loaded"] == [], "a no-op run must load no model and not import scikit-learn"
     with store.connect(db, read_only=True) as con:
         last = con.execute(
             "SELECT status FROM runs WHERE stage = 'publish' ORDER BY started DESC LIMIT 1"

@@ -135,3 +135,14 @@ def test_embed_missing_stores_vectors_under_the_onnx_name(built: dict, tmp_path:
         got = con.execute("SELECT DISTINCT model FROM embeddings").fetchall()
         assert got == [(onnx_embed.ONNX_INT8_NAME,)]
         assert embed.count_missing(con, embed.REFERENCE_MODEL_NAME) == 3
+
+
+def test_cache_falls_back_to_the_temp_dir_when_unwritable(tmp_path: Path, monkeypatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("LITMINE_ONNX_CACHE", str(blocker / "onnx"))
+    assert onnx_embed.cache_dir() == blocker / "onnx"
+    got = onnx_embed._writable(onnx_embed.cache_dir())
+    assert got != blocker / "onnx" and got.name.startswith("litmine-onnx-")
+    monkeypatch.setenv("LITMINE_ONNX_CACHE", str(tmp_path / "ok"))
+    assert onnx_embed._writable(onnx_embed.cache_dir()) == tmp_path / "ok"
