@@ -139,9 +139,10 @@ def layer_sweep(texts: list[str], ref: np.ndarray) -> dict:
 
     out = {}
     with tempfile.TemporaryDirectory() as cache:
-        for k in onnx_embed.ALL_LAYERS:
+        layers = range(onnx_embed.num_layers())
+        for k in layers:
             name = f"sweep-ffn{k}"
-            keep = tuple(i for i in onnx_embed.ALL_LAYERS if i != k)
+            keep = tuple(i for i in layers if i != k)
             onnx_embed.VARIANTS[name] = onnx_embed.Variant(True, True, keep)
             vecs = onnx_embed.OnnxEmbedder(name, cache=Path(cache)).encode(texts)
             out[str(k)] = cosine_stats(vecs, ref)

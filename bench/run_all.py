@@ -102,7 +102,11 @@ def dashboard_bench(timeout: int) -> list[str]:
         return [f"`bench/bench_dashboard.py` did not finish within {timeout} s."]
     if proc.returncode != 0:
         return [f"`bench/bench_dashboard.py` failed (exit {proc.returncode}):", "", "```", proc.stderr[-1500:], "```"]  # fmt: skip
-    return ["Output of `bench/bench_dashboard.py`, run by this command:", "", proc.stdout.strip()]
+    return [
+        "Output of `.venv/bin/python bench/bench_dashboard.py` (run by `run_all.py`):",
+        "",
+        proc.stdout.strip(),
+    ]
 
 
 def _section(name: str, fn: Callable[[], list[Row]], log: list[str]) -> list[Row]:

