@@ -1,6 +1,6 @@
 """Does the fast embedding path keep the reference's vectors? The gate for making it the default.
 
-    .venv/bin/python bench/embed_quality.py [--n 2000] [--variants int8 fp32] [--cv] [--sweep]
+    .venv/bin/python bench/embed_quality.py [--n 2000] [--variants int8 int8-all fp32] [--cv] [--sweep]
         [--json OUT]
 
 On ``--n`` shared-snapshot abstracts (the gold-labelled papers first, then a fixed sample of
@@ -192,7 +192,7 @@ def render(report: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--variants", nargs="+", default=["int8", "fp32"])
+    ap.add_argument("--variants", nargs="+", default=["int8", "int8-all", "fp32"])
     ap.add_argument("--cv", action="store_true", help="also compare cross-validated classifiers")
     ap.add_argument("--sweep", action="store_true", help="per-layer feed-forward output sweep")
     ap.add_argument("--json", type=Path, help="write the report as JSON here")
