@@ -244,11 +244,21 @@ def predict_missing(
         return 0
     model, _ = load(Path(model_dir) if model_dir else None)
     run_id = store.start_run(con, "classify", params=model_id)
+    # Chunks are fetched by id, not with LIMIT: DuckDB 2.0.0 drops the LIMIT of this LEFT JOIN
+    # while no prediction of the model exists yet (statistics propagation empties the join).
+    by_id = """
+        SELECT p.arxiv_id, p.title, p.abstract, p.content_hash, e.vector
+        FROM papers p
+        JOIN embeddings e ON e.arxiv_id = p.arxiv_id AND e.model = ?
+            AND e.content_hash = p.content_hash
+        WHERE p.arxiv_id IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY p.arxiv_id
+    """
     done = 0
-    while done < len(ids):  # each chunk stored drops out of the query
-        df = con.execute(query + f" LIMIT {chunk}", [emb_model, model_id]).df()
+    for start in range(0, len(ids), chunk):
+        df = con.execute(by_id, [emb_model, ids[start : start + chunk]]).df()
         if df.empty:
-            break
+            continue
         emb = np.stack(df["vector"].to_numpy()).astype(np.float32)
         texts = [paper_text(t, a) for t, a in zip(df["title"], df["abstract"], strict=True)]
         frame = prediction_frame(

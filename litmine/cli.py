@@ -103,20 +103,22 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 @command
 def cmd_embed(args: argparse.Namespace) -> int:
-    from litmine import embed, store
+    from litmine import classify, embed, store
 
+    model = args.model or classify.embedding_model()
     with store.connect(_db(args)) as con:
-        todo = embed.count_missing(con, args.model)
+        todo = embed.count_missing(con, model)
         if args.limit is not None:
             todo = min(todo, args.limit)
         with _progress(args, todo, "embed") as bar:
             n = embed.embed_missing(
                 con,
-                embed.load_embedder(args.model) if todo else None,
+                embed.load_embedder(model) if todo else None,
                 progress=bar.update,
                 limit=args.limit,
+                model=model,
             )
-    _out(args, f"embed: {n} papers embedded with {args.model}")
+    _out(args, f"embed: {n} papers embedded with {model}")
     return EXIT_OK
 
 
@@ -297,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: litmine embed --model all-MiniLM-L6-v2",
     )
     s.add_argument(
-        "--model", default=config.DEFAULT_MODEL_NAME, help="embedding model name or path"
+        "--model",
+        help="embedding model name or path (default: the one the saved classifier reads, "
+        f"{config.DEFAULT_MODEL_NAME} for the committed model)",
     )
     s.add_argument("--limit", type=int, help="embed at most this many papers")
 

@@ -174,7 +174,12 @@ def embed_missing(
             f"model {embedder.name} gives {embedder.dim}-d vectors; the store holds {store.EMBED_DIM}-d"
         )
     run_id = store.start_run(con, "embed", params=embedder.name)
-    rows = con.execute(missing_query(embedder.name, only_gold) + f" LIMIT {todo}").fetchall()
+    # fetchmany as well as LIMIT: DuckDB 2.0.0 drops the LIMIT of this LEFT JOIN while the
+    # model has no vector at all (statistics propagation empties the join's right side).
+    with con.cursor() as cur:  # a cursor, so the unread rest is discarded with it
+        rows = cur.execute(missing_query(embedder.name, only_gold) + f" LIMIT {todo}").fetchmany(
+            todo
+        )
     done = 0
     try:
         for i in range(0, len(rows), chunk_size):

@@ -180,3 +180,17 @@ def test_the_classifier_card_decides_which_vectors_the_database_serves(trained, 
         # the int8 vectors give other similarities: equality shows the reference's were read
         assert near["similarity"].tolist() == expected["similarity"].tolist()
     classify.load.cache_clear()
+
+
+def test_prediction_goes_in_chunks_even_on_a_first_run(trained, tmp_path):
+    """The first run of a model (no prediction of it yet) still stores chunk by chunk."""
+    import shutil
+
+    db = tmp_path / "db.duckdb"
+    shutil.copy(trained["db"], db)
+    sizes: list[int] = []
+    with store.connect(db) as con:
+        con.execute("DELETE FROM predictions")
+        n = classify.predict_missing(con, trained["models"], progress=sizes.append, chunk=7)
+        assert n == len(corpus()) == sum(sizes)
+        assert max(sizes) == 7 and len(sizes) == -(-n // 7)

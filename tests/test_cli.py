@@ -40,6 +40,26 @@ def test_snapshot_ingest_and_status(tmp_path, write_snapshot, capsys):
     assert "papers        4" in out and "ingest" in out
 
 
+def test_embed_uses_the_classifiers_model_unless_told(tmp_path, write_snapshot, capsys):
+    from litmine import store
+    from litmine.config import DEFAULT_MODEL_NAME, REFERENCE_MODEL_NAME
+    from tests.conftest import snapshot_record
+
+    db = tmp_path / "e.duckdb"
+    snap = write_snapshot([snapshot_record(i) for i in range(3)])
+    assert cli.main(["ingest", "--db", str(db), "--snapshot", str(snap), "--quiet"]) == 0
+    ref = ["embed", "--db", str(db), "--model", REFERENCE_MODEL_NAME]
+    assert cli.main([*ref, "--limit", "2"]) == 0
+    assert f"2 papers embedded with {REFERENCE_MODEL_NAME}" in capsys.readouterr().out
+    assert cli.main(ref) == 0  # the third paper, still with the model asked for
+    assert f"1 papers embedded with {REFERENCE_MODEL_NAME}" in capsys.readouterr().out
+    assert cli.main(["embed", "--db", str(db)]) == 0  # the committed classifier's model
+    assert f"3 papers embedded with {DEFAULT_MODEL_NAME}" in capsys.readouterr().out
+    with store.connect(db, read_only=True) as con:
+        got = con.execute("SELECT model, count(*) FROM embeddings GROUP BY 1 ORDER BY 1").fetchall()
+    assert got == [(REFERENCE_MODEL_NAME, 3), (DEFAULT_MODEL_NAME, 3)]
+
+
 def test_errors_have_exit_codes(tmp_path, capsys):
     assert cli.main(["ingest", "--db", str(tmp_path / "d.duckdb"), "--snapshot", "missing.gz"]) == 1
     assert "not found" in capsys.readouterr().err
