@@ -227,25 +227,23 @@ def predict_missing(
     model_id, emb_model = card["model_id"], card["embedding_model"]
     store.set_meta(con, "current_model", model_id)
     store.set_meta(con, "embedding_model", emb_model)
-    query = """
-        SELECT p.arxiv_id, p.title, p.abstract, p.content_hash, e.vector
+    missing = """
+        SELECT p.arxiv_id
         FROM papers p
         JOIN embeddings e ON e.arxiv_id = p.arxiv_id AND e.model = ?
             AND e.content_hash = p.content_hash
-        LEFT JOIN predictions pr ON pr.arxiv_id = p.arxiv_id AND pr.model_id = ?
-        WHERE pr.arxiv_id IS NULL OR pr.content_hash <> p.content_hash
+        WHERE NOT EXISTS (
+            SELECT 1 FROM predictions pr
+            WHERE pr.arxiv_id = p.arxiv_id AND pr.model_id = ? AND pr.content_hash = p.content_hash
+        )
         ORDER BY p.arxiv_id
     """
-    ids = [
-        r[0]
-        for r in con.execute(f"SELECT arxiv_id FROM ({query})", [emb_model, model_id]).fetchall()
-    ]
+    ids = [r[0] for r in con.execute(missing, [emb_model, model_id]).fetchall()]
     if not ids:
         return 0
     model, _ = load(Path(model_dir) if model_dir else None)
     run_id = store.start_run(con, "classify", params=model_id)
-    # Chunks are fetched by id, not with LIMIT: DuckDB 2.0.0 drops the LIMIT of this LEFT JOIN
-    # while no prediction of the model exists yet (statistics propagation empties the join).
+    # Chunks are fetched by id: the missing set is computed once, not again for every chunk.
     by_id = """
         SELECT p.arxiv_id, p.title, p.abstract, p.content_hash, e.vector
         FROM papers p

@@ -106,11 +106,20 @@ def load_embedder(name: str = DEFAULT_MODEL_NAME, **kw) -> Embedder:
 
 
 def missing_query(model: str, only_gold: bool = False) -> str:
+    """Papers without a vector of ``model`` for their current text (missing or stale).
+
+    Written as NOT EXISTS, not as a LEFT JOIN: DuckDB 2.0.0 drops the LIMIT of such a LEFT JOIN
+    while the model has no vector at all.
+    """
     gold = "AND p.arxiv_id IN (SELECT arxiv_id FROM gold_current)" if only_gold else ""
     return f"""
         SELECT p.arxiv_id, p.title, p.abstract, p.content_hash
-        FROM papers p LEFT JOIN embeddings e ON e.arxiv_id = p.arxiv_id AND e.model = '{model}'
-        WHERE (e.arxiv_id IS NULL OR e.content_hash <> p.content_hash) {gold}
+        FROM papers p
+        WHERE NOT EXISTS (
+            SELECT 1 FROM embeddings e
+            WHERE e.arxiv_id = p.arxiv_id AND e.model = '{model}'
+                AND e.content_hash = p.content_hash
+        ) {gold}
         ORDER BY length(p.abstract), p.arxiv_id
     """
 
@@ -174,12 +183,7 @@ def embed_missing(
             f"model {embedder.name} gives {embedder.dim}-d vectors; the store holds {store.EMBED_DIM}-d"
         )
     run_id = store.start_run(con, "embed", params=embedder.name)
-    # fetchmany as well as LIMIT: DuckDB 2.0.0 drops the LIMIT of this LEFT JOIN while the
-    # model has no vector at all (statistics propagation empties the join's right side).
-    with con.cursor() as cur:  # a cursor, so the unread rest is discarded with it
-        rows = cur.execute(missing_query(embedder.name, only_gold) + f" LIMIT {todo}").fetchmany(
-            todo
-        )
+    rows = con.execute(missing_query(embedder.name, only_gold) + f" LIMIT {todo}").fetchall()
     done = 0
     try:
         for i in range(0, len(rows), chunk_size):
