@@ -329,6 +329,15 @@ INDICATORS = {
 }
 
 
+def _indicator_rows(ind: Indicator, where: str) -> str:
+    """Post-training papers with a month, each marked on side ``a`` and/or ``b`` of ``ind``."""
+    return f"""
+            SELECT submitted_month AS month,
+                   coalesce({ind.a_sql}, false) AS a, coalesce({ind.b_sql}, false) AS b
+            FROM paper_labels WHERE post_training AND submitted_month IS NOT NULL AND {where}
+        """
+
+
 def indicator_monthly(con: duckdb.DuckDBPyConnection, key: str, f: Filters) -> pd.DataFrame:
     """Per month: papers on each side of an indicator, the share of side a and its 95% interval."""
     ind = INDICATORS[key]
@@ -336,11 +345,7 @@ def indicator_monthly(con: duckdb.DuckDBPyConnection, key: str, f: Filters) -> p
     return _df(
         con,
         f"""
-        WITH t AS (
-            SELECT submitted_month AS month,
-                   coalesce({ind.a_sql}, false) AS a, coalesce({ind.b_sql}, false) AS b
-            FROM paper_labels WHERE post_training AND submitted_month IS NOT NULL AND {where}
-        ), m AS (
+        WITH t AS ({_indicator_rows(ind, where)}), m AS (
             SELECT month, count(*) FILTER (WHERE a) AS n_a, count(*) FILTER (WHERE b) AS n_b,
                    count(*) FILTER (WHERE a OR b) AS n
             FROM t GROUP BY month
@@ -365,11 +370,7 @@ def indicator_periods(
     return _df(
         con,
         f"""
-        WITH t AS (
-            SELECT submitted_month AS month,
-                   coalesce({ind.a_sql}, false) AS a, coalesce({ind.b_sql}, false) AS b
-            FROM paper_labels WHERE post_training AND submitted_month IS NOT NULL AND {where}
-        ), last AS (SELECT max(month) AS m FROM t),
+        WITH t AS ({_indicator_rows(ind, where)}), last AS (SELECT max(month) AS m FROM t),
         p AS (
             SELECT CASE WHEN month > m - to_months(?) THEN 'recent'
                         WHEN month > m - to_months(2 * ?) THEN 'previous' END AS period, a, b

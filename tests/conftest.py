@@ -59,6 +59,14 @@ def hold_write_lock():
         proc.wait()
 
 
+@pytest.fixture(scope="session")
+def embedder():
+    """litmine's default embedding model, loaded once for the whole run."""
+    from litmine import embed
+
+    return embed.load_embedder()
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "litmine.duckdb"

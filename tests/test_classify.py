@@ -12,11 +12,6 @@ from tests.classify_fixtures import corpus, snapshot_lines, write_gold
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    return embed.load_embedder()
-
-
-@pytest.fixture(scope="module")
 def trained(tmp_path_factory, embedder):
     tmp = tmp_path_factory.mktemp("clf")
     papers = corpus()
@@ -78,11 +73,11 @@ def test_predict_missing_labels_held_out_papers_and_is_idempotent(trained):
     assert correct >= len(trained["held_out"]) - 1
 
 
-def test_probabilities_are_calibrated_on_training_like_data(trained):
+def test_probabilities_are_calibrated_on_training_like_data(trained, embedder):
     model, _ = classify.load(trained["models"])
     papers = corpus(per_kind=6, seed=5)
     texts = [embed.paper_text(p["title"], p["abstract"]) for p in papers]
-    emb = embed.load_embedder().encode(texts)
+    emb = embedder.encode(texts)
     p = model.predict_proba(emb, texts)["post_training"]["yes"]
     y = np.array([q["gold"]["post_training"] for q in papers])
     assert p[y].mean() > 0.7 and p[~y].mean() < 0.3

@@ -37,7 +37,7 @@ from tests.test_nightly import (
 )
 
 # the seeded project fixtures of test_nightly, seeded once more for this module
-embedder, seeded, project = test_nightly.embedder, test_nightly.seeded, test_nightly.project
+seeded, project = test_nightly.seeded, test_nightly.project
 
 RUNNER = """
 import json, sys

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from litmine import config, embed, nightly, publish, store
+from litmine import config, nightly, publish, store
 from litmine.errors import LitmineError
 from tests.conftest import snapshot_record
 
@@ -84,11 +84,6 @@ def counts(db_path: Path) -> dict[str, int]:
             ),
             "gold": one("SELECT count(*) FROM gold_current"),
         }
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    return embed.load_embedder()
 
 
 @pytest.fixture(scope="module")
