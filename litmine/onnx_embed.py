@@ -36,15 +36,13 @@ from typing import Literal
 
 import numpy as np
 
-from litmine.config import REFERENCE_MODEL_NAME
+from litmine.config import ONNX_FP32_NAME, ONNX_INT8_NAME, REFERENCE_MODEL_NAME
 from litmine.errors import LitmineError
 
 log = logging.getLogger(__name__)
 
 RECIPE_VERSION = "2"
 OPSET = 17
-ONNX_FP32_NAME = f"{REFERENCE_MODEL_NAME}-onnx"
-ONNX_INT8_NAME = f"{REFERENCE_MODEL_NAME}-onnx-int8"
 
 
 @dataclass(frozen=True)
@@ -359,14 +357,3 @@ def onnx_fp32(**kw) -> OnnxEmbedder:
 def onnx_int8(**kw) -> OnnxEmbedder:
     """Factory for :data:`ONNX_INT8_NAME`."""
     return OnnxEmbedder(variant="int8", name=ONNX_INT8_NAME, **kw)
-
-
-def register() -> None:
-    """Register the ONNX embedders in :data:`litmine.embed.EMBEDDERS` (idempotent)."""
-    from litmine import embed
-
-    embed.register(ONNX_FP32_NAME, onnx_fp32)
-    embed.register(ONNX_INT8_NAME, onnx_int8)
-
-
-register()
