@@ -1,317 +1,59 @@
 """Text features with spaCy: sentences, codebook cue phrases and method names defined in abstracts.
 
 Only ``spacy.blank("en")`` with the rule-based sentencizer, ``PhraseMatcher`` and ``Matcher`` is
-used, so no statistical model has to be downloaded.
+used, so no statistical model has to be downloaded. The cue phrases are data, in
+``litmine/cues.toml``, read on first use.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
 
 import duckdb
 import numpy as np
 
 from litmine import store
+from litmine.errors import LitmineError
 
 log = logging.getLogger(__name__)
 
-# Cue phrases from the codebook, grouped; each group is one interpretable feature.
-CUES: dict[str, tuple[str, ...]] = {
-    "llm": (
-        "large language model",
-        "large language models",
-        "language model",
-        "language models",
-        "llm",
-        "llms",
-        "vlm",
-        "vlms",
-        "mllm",
-        "mllms",
-        "multimodal large language model",
-        "reasoning model",
-        "chatbot",
-        "gpt",
-        "llama",
-        "qwen",
-        "mistral",
-        "deepseek",
-        "agent",
-        "agents",
-    ),
-    "post_training": (
-        "post-training",
-        "post training",
-        "fine-tuning",
-        "fine-tune",
-        "fine-tuned",
-        "finetuning",
-        "alignment",
-        "align",
-        "aligned",
-        "instruction tuning",
-        "instruction-tuned",
-        "rlhf",
-        "training",
-    ),
-    "sft": (
-        "supervised fine-tuning",
-        "sft",
-        "instruction tuning",
-        "instruction-tuning",
-        "instruction-tuned",
-        "instruction data",
-        "demonstrations",
-        "fine-tuned on",
-        "lora",
-        "synthetic data",
-        "cold-start",
-        "cold start",
-    ),
-    "offline_preference": (
-        "dpo",
-        "direct preference optimization",
-        "ipo",
-        "kto",
-        "orpo",
-        "simpo",
-        "cpo",
-        "preference pairs",
-        "preference dataset",
-        "chosen and rejected",
-        "offline preference",
-    ),
-    "online_preference": (
-        "online dpo",
-        "iterative dpo",
-        "online preference",
-        "self-rewarding",
-        "on-policy preference",
-        "iterative preference",
-        "online alignment",
-    ),
-    "preferences": ("preference", "preferences", "pairwise", "chosen", "rejected", "ranking"),
-    "offline_filtering": (
-        "rejection sampling",
-        "rejection-sampling",
-        "raft",
-        "best-of-n",
-        "filtered",
-        "filtering",
-        "reward-filtered",
-        "self-generated data",
-    ),
-    "rl_rewards": (
-        "reinforcement learning",
-        "rl",
-        "ppo",
-        "grpo",
-        "dapo",
-        "gspo",
-        "rlvr",
-        "rlaif",
-        "rlhf",
-        "policy optimization",
-        "policy gradient",
-        "verifiable reward",
-        "verifiable rewards",
-        "reward model",
-        "reward models",
-        "reward",
-        "rewards",
-        "rollouts",
-        "rollout",
-        "advantage",
-    ),
-    "process_verifier": (
-        "process reward",
-        "process reward model",
-        "prm",
-        "prms",
-        "step-level",
-        "process supervision",
-        "verifier",
-        "verifiers",
-        "step-wise",
-        "stepwise",
-        "critique",
-        "critic",
-    ),
-    "self_improvement": (
-        "self-improvement",
-        "self-improving",
-        "self-training",
-        "self-train",
-        "self-evolving",
-        "self-evolution",
-        "self-correction",
-        "self-correct",
-        "self-refine",
-        "star",
-        "rest-em",
-        "self-play",
-        "bootstrapping",
-    ),
-    "offpolicy_distillation": (
-        "distillation",
-        "distill",
-        "distilled",
-        "knowledge distillation",
-        "teacher",
-        "student",
-        "reasoning traces",
-        "teacher model",
-    ),
-    "onpolicy_distillation": (
-        "on-policy distillation",
-        "gkd",
-        "minillm",
-        "student-generated",
-        "reverse kl",
-        "self-distillation",
-        "on-policy distill",
-    ),
-    "hybrid_pipeline": (
-        "sft and rl",
-        "sft followed by",
-        "followed by reinforcement",
-        "multi-stage",
-        "two-stage",
-        "technical report",
-        "cold-start",
-        "sft-rl",
-        "sft then rl",
-        "interleaved",
-        "unified sft",
-    ),
-    "on_policy": (
-        "on-policy",
-        "on policy",
-        "online",
-        "own samples",
-        "own rollouts",
-        "self-generated",
-        "policy's own",
-        "fresh samples",
-        "iterative",
-    ),
-    "off_policy": (
-        "off-policy",
-        "off policy",
-        "offline",
-        "static dataset",
-        "fixed dataset",
-        "curated dataset",
-        "human-annotated",
-        "demonstrations",
-    ),
-    "expansion": (
-        "new skills",
-        "capability boundary",
-        "pass@k",
-        "unseen",
-        "long chain-of-thought",
-        "tool use",
-        "new domain",
-        "new capabilities",
-        "exploration",
-        "hint",
-        "hints",
-        "guidance",
-        "knowledge injection",
-        "teach",
-    ),
-    "reshaping": (
-        "safety",
-        "harmless",
-        "helpful",
-        "helpfulness",
-        "refusal",
-        "calibration",
-        "human preferences",
-        "alignment",
-        "pass@1",
-        "sharpen",
-        "jailbreak",
-    ),
-    "consolidation": (
-        "forgetting",
-        "catastrophic forgetting",
-        "merging",
-        "model merging",
-        "compress",
-        "compression",
-        "smaller model",
-        "student",
-        "retain",
-        "preserve",
-        "internalize",
-        "amortize",
-        "efficient reasoning",
-    ),
-    "analysis": (
-        "we analyze",
-        "we study",
-        "we investigate",
-        "empirical study",
-        "we find",
-        "our analysis",
-        "understanding",
-        "why",
-        "theoretical",
-    ),
-    "data": (
-        "dataset",
-        "we release",
-        "we construct",
-        "data pipeline",
-        "we curate",
-        "corpus",
-        "data synthesis",
-        "synthetic data",
-    ),
-    "system": (
-        "framework",
-        "system",
-        "infrastructure",
-        "open-source",
-        "throughput",
-        "scalable",
-        "library",
-        "asynchronous",
-        "gpu",
-    ),
-    "benchmark": ("benchmark", "evaluation", "evaluate", "leaderboard", "test suite"),
-    "survey": ("survey", "review", "overview", "taxonomy", "we summarize", "position paper"),
-    "negative": (
-        "quantization",
-        "pruning",
-        "compression",
-        "prompting",
-        "in-context learning",
-        "retrieval-augmented",
-        "rag",
-        "test-time",
-        "inference-time",
-        "tree search",
-        "mcts",
-        "pretraining",
-        "pre-training",
-        "robot",
-        "robotic",
-        "locomotion",
-        "diffusion",
-        "image generation",
-        "atari",
-        "mujoco",
-        "zero-shot prompting",
-    ),
-}
-CUE_GROUPS = tuple(CUES)
+CUES_FILE = "cues.toml"  # package data next to this module
+
+
+@lru_cache(maxsize=1)
+def cues() -> MappingProxyType[str, tuple[str, ...]]:
+    """The codebook's cue phrases by group, in feature-column order (read once, on first use)."""
+    raw = tomllib.loads(resources.files(__package__).joinpath(CUES_FILE).read_text("utf-8"))
+    bad = [
+        g
+        for g, phrases in raw.items()
+        if not isinstance(phrases, list)
+        or not phrases
+        or not all(isinstance(c, str) and c.strip() for c in phrases)
+    ]
+    if bad:
+        raise LitmineError(
+            f"{CUES_FILE}: cue groups {bad} are not non-empty lists of phrases",
+            hint=f'fix litmine/{CUES_FILE}: each group is `name = ["phrase", ...]`',
+        )
+    return MappingProxyType({g: tuple(phrases) for g, phrases in raw.items()})
+
+
+def __getattr__(name: str) -> object:
+    """``CUES`` (:func:`cues`) and ``CUE_GROUPS`` (the group names: feature columns), lazily."""
+    if name == "CUES":
+        return cues()
+    if name == "CUE_GROUPS":
+        return tuple(cues())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Acronyms that name things other than methods.
 NOT_METHODS = frozenset(
@@ -330,7 +72,7 @@ def nlp():
     pipe = spacy.blank("en")
     pipe.add_pipe("sentencizer")
     matcher = PhraseMatcher(pipe.vocab, attr="LOWER")
-    for group, phrases in CUES.items():
+    for group, phrases in cues().items():
         matcher.add(group, list(pipe.tokenizer.pipe(phrases)))
     pipe.vocab.strings.add("cue_matcher")
     return pipe, matcher
@@ -345,7 +87,7 @@ def sentences(text: str) -> list[str]:
 def cue_counts(doc) -> dict[str, int]:  # noqa: ANN001
     """Matches per cue group in a spaCy ``Doc``."""
     _, matcher = nlp()
-    counts = dict.fromkeys(CUE_GROUPS, 0)
+    counts = dict.fromkeys(cues(), 0)
     for match_id, _start, _end in matcher(doc):
         counts[doc.vocab.strings[match_id]] += 1
     return counts
@@ -354,10 +96,9 @@ def cue_counts(doc) -> dict[str, int]:  # noqa: ANN001
 def cue_matrix(texts: Iterable[str], batch_size: int = 256) -> np.ndarray:
     """log1p cue counts, one row per text and one column per cue group."""
     pipe, _ = nlp()
-    rows = [
-        [cue_counts(doc)[g] for g in CUE_GROUPS] for doc in pipe.pipe(texts, batch_size=batch_size)
-    ]
-    return np.log1p(np.asarray(rows, dtype=np.float32).reshape(-1, len(CUE_GROUPS)))
+    groups = tuple(cues())
+    rows = [[cue_counts(doc)[g] for g in groups] for doc in pipe.pipe(texts, batch_size=batch_size)]
+    return np.log1p(np.asarray(rows, dtype=np.float32).reshape(-1, len(groups)))
 
 
 def _initials_match(words: list[str], acronym: str) -> bool:
