@@ -20,8 +20,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from litmine import embed, projection, queries, store  # noqa: E402
+from litmine import embed, projection, store  # noqa: E402
 from litmine.config import DEFAULT_MODEL_NAME  # noqa: E402
+from litmine.queries.base import Filters, open_readonly, papers  # noqa: E402
+from litmine.queries.corpus import month_counts, overview, top_categories  # noqa: E402
+from litmine.queries.evolution import monthly_by_axis, monthly_totals  # noqa: E402
 from tests import dashboard_fixtures as fx  # noqa: E402
 
 MONTHS = 24
@@ -69,20 +72,20 @@ def time_queries(db: Path) -> list[tuple[str, float]]:
     """The evolution page's loader calls, cold, in page order."""
     steps: list[tuple[str, float]] = []
     t0 = time.perf_counter()
-    con = queries.open_readonly(db)
+    con = open_readonly(db)
     steps.append(("open the database", time.perf_counter() - t0))
-    f = queries.Filters()
+    f = Filters()
     calls = [
-        ("overview", lambda: queries.overview(con)),
-        ("month_counts", lambda: queries.month_counts(con)),
-        ("top_categories", lambda: queries.top_categories(con)),
-        ("monthly_totals (range)", lambda: queries.monthly_totals(con, f, by_month=False)),
-        ("monthly_totals (by month)", lambda: queries.monthly_totals(con, f)),
+        ("overview", lambda: overview(con)),
+        ("month_counts", lambda: month_counts(con)),
+        ("top_categories", lambda: top_categories(con)),
+        ("monthly_totals (range)", lambda: monthly_totals(con, f, by_month=False)),
+        ("monthly_totals (by month)", lambda: monthly_totals(con, f)),
         *[
-            (f"monthly_by_axis {a}", lambda a=a: queries.monthly_by_axis(con, a, f))
+            (f"monthly_by_axis {a}", lambda a=a: monthly_by_axis(con, a, f))
             for a in ("provenance", "families", "dominant_role", "interface")
         ],
-        ("papers (latest month)", lambda: queries.papers(con, f, None, 500)),
+        ("papers (latest month)", lambda: papers(con, f, None, 500)),
     ]
     for name, call in calls:
         t = time.perf_counter()

@@ -6,8 +6,9 @@ Each size is a synthetic copy of the shared snapshot (``bench/synthetic.py``) op
 as the dashboard opens its published copy. "Evolution aggregates" runs the queries the
 evolution page renders from: ``monthly_totals`` (whole range and by month) and
 ``monthly_by_axis`` for families, dominant role and provenance. "Semantic top-10" is
-``queries.search_semantic`` (``array_cosine_similarity`` over every vector, joined to the labels)
-for a query vector; the raw scan of the embeddings table alone is shown beside it.
+``litmine.queries.search.search_semantic`` (``array_cosine_similarity`` over every vector,
+joined to the labels) for a query vector; the raw scan of the embeddings table alone is shown
+beside it.
 Figures are medians of ``--reps`` runs after one warm-up run.
 """
 
@@ -25,23 +26,26 @@ import numpy as np  # noqa: E402
 import synthetic  # noqa: E402
 from harness import Row, median, snapshot_path  # noqa: E402
 
-from litmine import queries, store  # noqa: E402
+from litmine import store  # noqa: E402
 from litmine.config import DEFAULT_MODEL_NAME  # noqa: E402
+from litmine.queries.base import Filters, open_readonly  # noqa: E402
+from litmine.queries.evolution import monthly_by_axis, monthly_totals  # noqa: E402
+from litmine.queries.search import search_semantic  # noqa: E402
 
 SECTION = "Dashboard queries"
 SIZES = (10_000, 100_000, 1_000_000)
 
 
 def evolution(con) -> None:  # noqa: ANN001
-    f = queries.Filters()
-    queries.monthly_totals(con, f, by_month=False)
-    queries.monthly_totals(con, f)
+    f = Filters()
+    monthly_totals(con, f, by_month=False)
+    monthly_totals(con, f)
     for axis in ("families", "dominant_role", "provenance"):
-        queries.monthly_by_axis(con, axis, f)
+        monthly_by_axis(con, axis, f)
 
 
 def semantic(con, vec: list[float]) -> None:  # noqa: ANN001
-    queries.search_semantic(con, vec, queries.Filters(), limit=10)
+    search_semantic(con, vec, Filters(), limit=10)
 
 
 def raw_scan(con, vec: list[float]) -> None:  # noqa: ANN001
@@ -76,7 +80,7 @@ def measure(workdir: Path, sizes=SIZES, reps: int = 3) -> tuple[list[Row], dict[
         t = time.perf_counter()
         dbs[n] = synthetic.build(base, workdir / f"papers-{n}.duckdb", n)
         built[n] = time.perf_counter() - t
-        con = queries.open_readonly(dbs[n])
+        con = open_readonly(dbs[n])
         try:
             results["evolution"][n] = _time(lambda c=con: evolution(c), reps)
             results["semantic"][n] = _time(lambda c=con: semantic(c, vec), reps)

@@ -10,7 +10,9 @@ query loader, the shared context and the paper view.
 
 from __future__ import annotations
 
+import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +20,12 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from litmine import queries
 from litmine.config import default_db_path
 from litmine.errors import DatabaseLocked, LitmineError
+from litmine.queries.base import SETUP_HINT, Filters, open_readonly, source_path
+from litmine.queries.corpus import month_counts, overview, top_categories
+from litmine.queries.paper import paper, paper_label_rows
+from litmine.queries.search import nearest_papers
 
 PAGES = (
     ("views/evolution.py", "Evolution", ":material/stacked_line_chart:"),
@@ -40,7 +45,7 @@ class Context:
 
     db_path: Path  # the working database; review corrections go next to it
     key: tuple  # (db path, file read, mtime, size, inode): changes with every publish
-    filters: queries.Filters
+    filters: Filters
     overview: dict
 
 
@@ -50,7 +55,7 @@ def _close(con: duckdb.DuckDBPyConnection) -> None:
 
 @st.cache_resource(max_entries=1, show_spinner=False, on_release=_close)
 def _connection(key: tuple) -> duckdb.DuckDBPyConnection:
-    return queries.open_readonly(key[0])
+    return open_readonly(key[0])
 
 
 _lock = threading.Lock()
@@ -59,9 +64,9 @@ _current: list[tuple] = []
 
 def connect(db_path: Path) -> tuple:
     """The cache key of the copy to read, opening it (and closing the previous copy) if new."""
-    path = queries.source_path(db_path)
+    path = source_path(db_path)
     if path is None:
-        raise LitmineError(f"no database at {db_path}", hint=queries.SETUP_HINT)
+        raise LitmineError(f"no database at {db_path}", hint=SETUP_HINT)
     s = path.stat()
     key = (str(db_path), str(path), s.st_mtime_ns, s.st_size, s.st_ino)
     with _lock:
@@ -78,10 +83,17 @@ def cursor(key: tuple) -> duckdb.DuckDBPyConnection:
     return _connection(key).cursor()
 
 
+def load(query: Callable, key: tuple, *args, **kwargs):  # noqa: ANN201  (frame or dict)
+    """Run ``query``, a ``litmine.queries`` function, on the copy ``key`` names (cached).
+
+    The result is cached until the next publish, keyed on the function's module and name.
+    """
+    return _load(query.__module__, query.__name__, key, *args, **kwargs)
+
+
 @st.cache_data(show_spinner=False, max_entries=1000)
-def load(name: str, key: tuple, *args, **kwargs):  # noqa: ANN201  (frame or dict)
-    """Run ``litmine.queries.<name>`` on the copy ``key`` names; cached until the next publish."""
-    fn = getattr(queries, name)
+def _load(module: str, name: str, key: tuple, *args, **kwargs):  # noqa: ANN202
+    fn = getattr(importlib.import_module(module), name)
     try:
         with _connection(key).cursor() as cur:
             return fn(cur, *args, **kwargs)
@@ -141,7 +153,7 @@ def paper_table(df: pd.DataFrame, key: str, height: int | None = None) -> None:
 
 def paper_view(ctx: Context, arxiv_id: str, nearest: bool = True) -> None:
     """One paper: abstract, link, every label with probability, source and evidence; neighbours."""
-    info = load("paper", ctx.key, arxiv_id)
+    info = load(paper, ctx.key, arxiv_id)
     if info.empty:
         st.info(f"No paper {arxiv_id} in the database.")
         return
@@ -151,7 +163,7 @@ def paper_view(ctx: Context, arxiv_id: str, nearest: bool = True) -> None:
     cats = ", ".join(row["categories"]) if row["categories"] is not None else "-"
     st.caption(f"{arxiv_id} · {month} · {cats} · {row['authors'] or ''}")
     st.write(row["abstract"])
-    rows = load("paper_label_rows", ctx.key, arxiv_id)
+    rows = load(paper_label_rows, ctx.key, arxiv_id)
     if rows.empty:
         st.info("Not classified yet: the next `litmine nightly` labels it.")
     else:
@@ -169,7 +181,7 @@ def paper_view(ctx: Context, arxiv_id: str, nearest: bool = True) -> None:
             },
         )
     if nearest:
-        near = load("nearest_papers", ctx.key, arxiv_id)
+        near = load(nearest_papers, ctx.key, arxiv_id)
         if not near.empty:
             st.markdown("**Nearest papers** (cosine similarity of abstract embeddings)")
             paper_table(near, key=f"near_{arxiv_id}")
@@ -182,9 +194,9 @@ def _month_default(months: pd.DataFrame) -> int:
     return int(dense[0]) if len(dense) else 0
 
 
-def sidebar(key: tuple, ov: dict) -> queries.Filters:
+def sidebar(key: tuple, ov: dict) -> Filters:
     """The filters every page shares: months, categories and the confidence floor."""
-    months = load("month_counts", key)
+    months = load(month_counts, key)
     labels = [pd.Timestamp(m).strftime("%Y-%m") for m in months["month"]]
     with st.sidebar:
         start = end = None
@@ -196,7 +208,7 @@ def sidebar(key: tuple, ov: dict) -> queries.Filters:
                 key="f_months",
             )
             start, end = pd.Timestamp(lo).date(), pd.Timestamp(hi).date()
-        cats = load("top_categories", key)
+        cats = load(top_categories, key)
         counts = dict(zip(cats["category"], cats["papers"], strict=True))
         chosen = st.multiselect(
             "arXiv categories (any)",
@@ -214,7 +226,7 @@ def sidebar(key: tuple, ov: dict) -> queries.Filters:
             help="Probability of the post-training decision. Gold labels always count.",
         )
         _data_note(key, ov)
-    return queries.Filters(
+    return Filters(
         start=start, end=end, categories=tuple(chosen), min_confidence=conf if conf > 0.5 else 0.0
     )
 
@@ -244,7 +256,7 @@ def setup_guide(db_path: Path, problem: str) -> None:
 def _open(db_path: Path) -> tuple[tuple | None, dict | None, str]:
     try:
         key = connect(db_path)
-        ov = load("overview", key)
+        ov = load(overview, key)
     except DatabaseLocked:
         return (
             None,

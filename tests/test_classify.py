@@ -141,8 +141,9 @@ def test_the_classifier_card_decides_which_vectors_the_database_serves(trained, 
     """A classifier over the reference's vectors: its card, id, predictions and searches follow it."""
     import shutil
 
-    from litmine import queries
     from litmine.config import DEFAULT_MODEL_NAME, REFERENCE_MODEL_NAME
+    from litmine.queries.base import Filters
+    from litmine.queries.search import nearest_papers, search_semantic
 
     db = tmp_path / "db.duckdb"
     shutil.copy(trained["db"], db)
@@ -163,14 +164,12 @@ def test_the_classifier_card_decides_which_vectors_the_database_serves(trained, 
         assert n == len(corpus())
         assert store.embedding_model(con) == REFERENCE_MODEL_NAME
         aid = trained["held_out"][0]["id"]
-        near = queries.nearest_papers(con, aid, k=3)
+        near = nearest_papers(con, aid, k=3)
         ref_vec = con.execute(
             "SELECT vector FROM embeddings WHERE arxiv_id = ? AND model = ?",
             [aid, REFERENCE_MODEL_NAME],
         ).fetchone()[0]
-        expected = queries.search_semantic(
-            con, ref_vec, queries.Filters(), REFERENCE_MODEL_NAME, 3, exclude=aid
-        )
+        expected = search_semantic(con, ref_vec, Filters(), REFERENCE_MODEL_NAME, 3, exclude=aid)
         assert list(near["arxiv_id"]) == list(expected["arxiv_id"]) and len(near) == 3
         # the int8 vectors give other similarities: equality shows the reference's were read
         assert near["similarity"].tolist() == expected["similarity"].tolist()

@@ -18,9 +18,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from litmine import export, ingest, labels, queries, store
+from litmine import export, ingest, labels, store
 from litmine.config import published_db_path
 from litmine.errors import LitmineError, UnknownLabel
+from litmine.queries.base import Filters, open_readonly
+from litmine.queries.indicators import INDICATORS, indicator_periods
+from litmine.queries.methods import trending_methods
+from litmine.queries.review import append_correction, pending_corrections
 from litmine.taxonomy import parse_record
 from tests import dashboard_fixtures as fx
 
@@ -185,10 +189,10 @@ def test_month_selection_lists_its_papers(seeded, monkeypatch):
 def test_indicators_match_queries(seeded, monkeypatch):
     at = app(seeded, monkeypatch, "indicators")
     at.slider(key="ind_window").set_value(3).run()
-    con = queries.open_readonly(seeded)
+    con = open_readonly(seeded)
     try:
-        for ind in queries.INDICATORS.values():
-            periods = queries.indicator_periods(con, ind.key, queries.Filters(), 3)
+        for ind in INDICATORS.values():
+            periods = indicator_periods(con, ind.key, Filters(), 3)
             recent = periods[periods["period"] == "recent"].iloc[0]
             label = f"{ind.a_label} share, last 3 mo."
             assert metric(at, label) == f"{recent['share'] * 100:.0f}%"
@@ -267,9 +271,9 @@ def test_explorer_semantic_search(seeded, monkeypatch):
 def test_trending_methods_match_query(seeded, monkeypatch):
     at = app(seeded, monkeypatch, "methods")
     at.number_input(key="methods_min").set_value(1).run()
-    con = queries.open_readonly(seeded)
+    con = open_readonly(seeded)
     try:
-        expected = queries.trending_methods(con, queries.Filters(), 3, 1, 25, True)
+        expected = trending_methods(con, Filters(), 3, 1, 25, True)
     finally:
         con.close()
     assert frame(at, "growth")["name"].tolist() == expected["name"].tolist()
@@ -317,7 +321,7 @@ def test_review_correction_becomes_a_gold_label(seeded, tmp_path, monkeypatch):
 def test_export_count_matches_export_frame(seeded, monkeypatch):
     at = app(seeded, monkeypatch, "export")
     at.multiselect(key="export_families").set_value(["rl_rewards"]).run()
-    con = queries.open_readonly(seeded)
+    con = open_readonly(seeded)
     try:
         filters = export.ExportFilters(
             since="2025-01", until="2025-08", post_training_only=True, families=("rl_rewards",)
@@ -393,13 +397,13 @@ def test_keeps_serving_while_the_writer_holds_the_database(seeded, tmp_path, mon
 
 def test_query_layer_validates_its_inputs(tmp_path):
     with pytest.raises(LitmineError, match="no database") as err:
-        queries.open_readonly(tmp_path / "none.duckdb")
+        open_readonly(tmp_path / "none.duckdb")
     assert "litmine nightly --snapshot" in str(err.value)
     with pytest.raises(UnknownLabel, match="valid labels"):
-        queries.Filters(labels=(("families", ("dpo",)),)).sql()
+        Filters(labels=(("families", ("dpo",)),)).sql()
     with pytest.raises(UnknownLabel):
-        queries.Filters(labels=(("source", ("human",)),)).sql()
-    where, params = queries.Filters(labels=(("families", ("sft",)),), min_confidence=0.8).sql()
+        Filters(labels=(("source", ("human",)),)).sql()
+    where, params = Filters(labels=(("families", ("sft",)),), min_confidence=0.8).sql()
     assert "list_has_any(families" in where and params == [0.8, ["sft"]]
 
 
@@ -407,17 +411,15 @@ def test_corrections_are_validated_and_appended_whole(tmp_path):
     folder = tmp_path / "corrections"
     base = {"arxiv_id": "2501.00001", "post_training": False, "taxonomy_version": "zhao2026-v1"}
     with pytest.raises(LitmineError, match="dashboard:<name>"):
-        queries.append_correction(folder, {**base, "annotator": "alice"})
+        append_correction(folder, {**base, "annotator": "alice"})
     with pytest.raises(UnknownLabel):
-        queries.append_correction(
-            folder, {**base, "post_training": True, "annotator": "dashboard:alice"}
-        )
+        append_correction(folder, {**base, "post_training": True, "annotator": "dashboard:alice"})
     assert not folder.exists()
 
     def write(n: int) -> None:
         for i in range(40):
             rec = {**base, "arxiv_id": f"2501.{n:02d}{i:03d}", "annotator": f"dashboard:w{n}"}
-            queries.append_correction(folder, rec)
+            append_correction(folder, rec)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
     for t in threads:
@@ -427,4 +429,4 @@ def test_corrections_are_validated_and_appended_whole(tmp_path):
     (path,) = folder.glob("dashboard-*.jsonl")
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(records) == 160 and all(parse_record(r) for r in records)
-    assert len(queries.pending_corrections(folder)) == 160
+    assert len(pending_corrections(folder)) == 160

@@ -7,6 +7,9 @@ import charts
 import pandas as pd
 import streamlit as st
 
+from litmine.queries.base import papers
+from litmine.queries.evolution import monthly_by_axis, monthly_totals
+
 BREAKDOWNS = (
     ("provenance", "Provenance"),
     ("families", "Method family"),
@@ -27,7 +30,7 @@ if ctx.overview["classified"] == 0:
         "No paper is classified yet, so only the papers crawled are shown. "
         "`litmine nightly` embeds and classifies them once a model is trained."
     )
-total = app.load("monthly_totals", ctx.key, f, by_month=False).iloc[0]
+total = app.load(monthly_totals, ctx.key, f, by_month=False).iloc[0]
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Papers crawled", f"{int(total['papers']):,}")
 c2.metric("Post-training papers", f"{int(total['post_training']):,}")
@@ -40,7 +43,7 @@ if total["classified"] < total["papers"]:
         "until `litmine nightly` classifies them."
     )
 
-monthly = app.load("monthly_totals", ctx.key, f)
+monthly = app.load(monthly_totals, ctx.key, f)
 event = st.plotly_chart(
     charts.totals_figure(monthly),
     key="evo_totals",
@@ -55,7 +58,7 @@ mode = st.segmented_control(
 tabs = st.tabs([title for _, title in BREAKDOWNS])
 for tab, (axis, _) in zip(tabs, BREAKDOWNS, strict=True):
     with tab:
-        df = app.load("monthly_by_axis", ctx.key, axis, f)
+        df = app.load(monthly_by_axis, ctx.key, axis, f)
         st.plotly_chart(charts.axis_figure(df, axis, mode), key=f"evo_{axis}")
         if mode == "shares" and axis in ("families", "interface"):
             st.caption("A paper with several labels counts once under each of them.")
@@ -70,7 +73,7 @@ elif st.session_state.get("evo_month") not in months and months:
     st.session_state["evo_month"] = months[-1]
 if months:
     month = st.selectbox("Month (or click a bar)", months, key="evo_month")
-    rows = app.load("papers", ctx.key, f, pd.Timestamp(month).date(), 500)
+    rows = app.load(papers, ctx.key, f, pd.Timestamp(month).date(), 500)
     st.caption(f"{len(rows):,} post-training papers in {month} (up to 500 shown).")
     app.paper_table(rows, key="evo_papers", height=320)
 

@@ -7,7 +7,8 @@ from dataclasses import replace
 import app
 import streamlit as st
 
-from litmine.queries import EXTRA_FILTERS
+from litmine.queries.base import EXTRA_FILTERS, papers
+from litmine.queries.search import embedding_model, search_semantic, search_text
 from litmine.taxonomy import AXES
 
 LIMIT = 200
@@ -37,15 +38,15 @@ if text and mode == "Semantic":
     if ctx.overview["embedded"] == 0:
         st.info("No embeddings yet: semantic search needs `litmine nightly` to embed papers.")
         st.stop()
-    model = app.load("embedding_model", ctx.key)
+    model = app.load(embedding_model, ctx.key)
     vector = app.embed_query(text, model)
-    results = app.load("search_semantic", ctx.key, vector, f, model, limit=LIMIT)
+    results = app.load(search_semantic, ctx.key, vector, f, model, limit=LIMIT)
     st.caption(f"The {len(results)} papers closest in meaning to the query.")
 elif text:
-    results = app.load("search_text", ctx.key, text, f, LIMIT)
+    results = app.load(search_text, ctx.key, text, f, LIMIT)
     st.caption(f"{len(results)} papers hold every term (title matches first, up to {LIMIT}).")
 else:
-    results = app.load("papers", ctx.key, f, None, LIMIT, False)
+    results = app.load(papers, ctx.key, f, None, LIMIT, False)
     st.caption(f"The {len(results)} newest papers matching the filters (up to {LIMIT}).")
 
 app.paper_table(results, key="explorer_results", height=420)

@@ -9,6 +9,7 @@ import app
 import streamlit as st
 
 from litmine.errors import LitmineError
+from litmine.queries.export import export_count
 from litmine.taxonomy import AXES
 
 CLI_FLAGS = {"roles": "role", "families": "family", "dominant_role": "dominant-role"}
@@ -62,7 +63,7 @@ except LitmineError as exc:
     st.error(str(exc))
     st.stop()
 
-rows = app.load("export_count", ctx.key, filters)
+rows = app.load(export_count, ctx.key, filters)
 st.metric("Rows to export", f"{rows:,}")
 st.caption(
     "Month range and confidence come from the sidebar."

@@ -6,7 +6,7 @@ import app
 import charts
 import streamlit as st
 
-from litmine.queries import INDICATORS
+from litmine.queries.indicators import INDICATORS, indicator_monthly, indicator_periods
 
 ctx = app.context()
 st.title("Framework indicators")
@@ -19,7 +19,7 @@ window = st.slider("Compare the last N months with the N before", 1, 12, 6, key=
 for ind in INDICATORS.values():
     st.subheader(ind.title)
     st.caption(ind.caption)
-    periods = app.load("indicator_periods", ctx.key, ind.key, ctx.filters, window)
+    periods = app.load(indicator_periods, ctx.key, ind.key, ctx.filters, window)
     recent = periods[periods["period"] == "recent"]
     before = periods[periods["period"] == "previous"]
     col, chart = st.columns([1, 4])
@@ -37,7 +37,7 @@ for ind in INDICATORS.values():
         )
     else:
         col.metric(f"{ind.a_label} share, last {window} mo.", "-")
-    monthly = app.load("indicator_monthly", ctx.key, ind.key, ctx.filters)
+    monthly = app.load(indicator_monthly, ctx.key, ind.key, ctx.filters)
     chart.plotly_chart(
         charts.indicator_figure(monthly, ind.a_label, ind.b_label, ind.title),
         key=f"ind_{ind.key}",

@@ -6,6 +6,7 @@ import app
 import charts
 import streamlit as st
 
+from litmine.queries.map import map_points
 from litmine.taxonomy import AXES, MULTI_AXES
 
 MAX_POINTS = 20000
@@ -30,7 +31,7 @@ if ctx.overview["mapped"] == 0:
     st.info("No map coordinates yet: the nightly pipeline computes them after embedding.")
     st.stop()
 
-points = app.load("map_points", ctx.key, ctx.filters, axis, label, MAX_POINTS)
+points = app.load(map_points, ctx.key, ctx.filters, axis, label, MAX_POINTS)
 st.caption(f"{len(points):,} papers shown (a fixed sample when more than {MAX_POINTS:,} match).")
 event = st.plotly_chart(
     charts.map_figure(points, axis),

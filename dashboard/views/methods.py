@@ -6,6 +6,8 @@ import app
 import charts
 import streamlit as st
 
+from litmine.queries.methods import method_monthly, method_papers, trending_methods
+
 ctx = app.context()
 st.title("Trending methods")
 st.caption(
@@ -22,12 +24,12 @@ if ctx.overview["methods"] == 0:
     st.info("No method names yet: `litmine nightly` extracts them from abstracts.")
     st.stop()
 
-top = app.load("trending_methods", ctx.key, ctx.filters, window, int(min_recent), 25, pt_only)
+top = app.load(trending_methods, ctx.key, ctx.filters, window, int(min_recent), 25, pt_only)
 if top.empty:
     st.info("No name reaches the minimum count in this window; lower it or widen the range.")
     st.stop()
 names = top["name"].tolist()
-monthly = app.load("method_monthly", ctx.key, names[:8], ctx.filters, pt_only)
+monthly = app.load(method_monthly, ctx.key, names[:8], ctx.filters, pt_only)
 st.plotly_chart(charts.methods_figure(monthly), key="methods_chart")
 st.dataframe(
     top,
@@ -39,5 +41,5 @@ st.dataframe(
     },
 )
 name = st.selectbox("Papers defining", names, key="methods_name")
-rows = app.load("method_papers", ctx.key, name, ctx.filters)
+rows = app.load(method_papers, ctx.key, name, ctx.filters)
 app.paper_table(rows, key="methods_papers", height=320)

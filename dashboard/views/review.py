@@ -13,8 +13,14 @@ import app
 import pandas as pd
 import streamlit as st
 
-from litmine import queries
 from litmine.errors import LitmineError
+from litmine.queries.review import (
+    CORRECTION_PREFIX,
+    append_correction,
+    corrections_dir,
+    pending_corrections,
+    review_queue,
+)
 from litmine.taxonomy import AXES, TAXONOMY_VERSION
 
 FORM_AXES = ("provenance", "interface", "roles", "dominant_role", "families", "contribution")
@@ -26,12 +32,12 @@ st.caption(
     "(the lowest probability among post-training, provenance, dominant role and contribution). "
     "Leave a label unchanged to confirm it."
 )
-folder = queries.corrections_dir(ctx.db_path)
-pending = queries.pending_corrections(folder)
+folder = corrections_dir(ctx.db_path)
+pending = pending_corrections(folder)
 name = st.text_input("Your name (recorded as dashboard:<name>)", key="review_annotator").strip()
 if saved := st.session_state.pop("review_saved", None):
     st.success(f"Saved {saved[0]} to `{saved[1]}`; the next `litmine labels import` adds it.")
-queue = app.load("review_queue", ctx.key, ctx.filters, tuple(sorted(pending)), 50)
+queue = app.load(review_queue, ctx.key, ctx.filters, tuple(sorted(pending)), 50)
 st.caption(
     f"{len(pending)} papers have a review on file in `{folder}` "
     "(`litmine labels import` turns them into gold labels)."
@@ -90,7 +96,7 @@ if submitted:
         "arxiv_id": aid,
         "post_training": pt == "yes",
         "evidence": evidence,
-        "annotator": f"{queries.CORRECTION_PREFIX}{name}",
+        "annotator": f"{CORRECTION_PREFIX}{name}",
         "taxonomy_version": TAXONOMY_VERSION,
         "created": datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
         "reviewed_model": row["label_source"],
@@ -98,7 +104,7 @@ if submitted:
     if pt == "yes":
         record.update({a: values[a] for a in FORM_AXES}, borderline=border)
     try:
-        path = queries.append_correction(folder, record)
+        path = append_correction(folder, record)
     except LitmineError as exc:
         st.error(str(exc))
     else:
