@@ -227,19 +227,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     app = config.REPO_ROOT / "dashboard" / "app.py"
     env = {**os.environ, "LITMINE_DB": str(_db(args))}
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.port",
-        str(args.port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
     return subprocess.call(cmd, env=env)
 
 
@@ -257,11 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser(
+    def add(name: str, help: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help, epilog=example)
+
+    s = add(
         "ingest",
-        parents=[common],
-        help="crawl arXiv (nightly cursor or backfill) or load a snapshot",
-        epilog="examples: litmine ingest | litmine ingest --since 2025-01-01 --until 2025-02-01 | "
+        "crawl arXiv (nightly cursor or backfill) or load a snapshot",
+        "examples: litmine ingest | litmine ingest --since 2025-01-01 --until 2025-02-01 | "
         "litmine ingest --snapshot arxiv-metadata-oai-snapshot.json.gz",
     )
     s.add_argument("--snapshot", help="Kaggle arxiv-metadata-oai-snapshot JSON lines (.gz ok)")
@@ -271,18 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base-url", help="arXiv API URL format, e.g. http://127.0.0.1:8000/api?{}")
     s.add_argument("--delay", type=float, default=3.0, help="seconds between API requests (3)")
 
-    sub.add_parser(
-        "status",
-        parents=[common],
-        help="counts, cursor and the last runs",
-        epilog="example: litmine status",
-    )
+    add("status", "counts, cursor and the last runs", "example: litmine status")
 
-    s = sub.add_parser(
+    s = add(
         "labels",
-        parents=[common],
-        help="import gold labels or show their statistics",
-        epilog="examples: litmine labels import corpus/labels | litmine labels stats",
+        "import gold labels or show their statistics",
+        "examples: litmine labels import corpus/labels | litmine labels stats",
     )
     s.add_argument("action", choices=["import", "stats"])
     s.add_argument(
@@ -292,11 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSONL files or directories (default corpus/labels)",
     )
 
-    s = sub.add_parser(
+    s = add(
         "embed",
-        parents=[common],
-        help="embed papers that lack a current vector",
-        epilog="example: litmine embed --model all-MiniLM-L6-v2",
+        "embed papers that lack a current vector",
+        "example: litmine embed --model all-MiniLM-L6-v2",
     )
     s.add_argument(
         "--model",
@@ -305,11 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--limit", type=int, help="embed at most this many papers")
 
-    s = sub.add_parser(
+    s = add(
         "train",
-        parents=[common],
-        help="train the classifiers on the gold labels",
-        epilog="example: litmine train --out models/",
+        "train the classifiers on the gold labels",
+        "example: litmine train --out models/",
     )
     s.add_argument("--out", help="model directory (default models/)")
     s.add_argument(
@@ -318,19 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedding model whose vectors the classifiers read (gold papers are embedded first)",
     )
 
-    s = sub.add_parser(
-        "classify",
-        parents=[common],
-        help="label papers that lack a prediction",
-        epilog="example: litmine classify",
-    )
+    s = add("classify", "label papers that lack a prediction", "example: litmine classify")
     s.add_argument("--model-dir", help="trained model directory (default models/)")
 
-    s = sub.add_parser(
+    s = add(
         "eval",
-        parents=[common],
-        help="cross-validate the classifiers and baselines",
-        epilog="example: litmine eval --folds 5 --out docs/",
+        "cross-validate the classifiers and baselines",
+        "example: litmine eval --folds 5 --out docs/",
     )
     s.add_argument("--folds", type=int, default=5)
     s.add_argument("--out", help="directory for eval.md and eval.json (default docs/)")
@@ -338,11 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="embedding model (default: the one the saved classifier was trained on)"
     )
 
-    s = sub.add_parser(
+    s = add(
         "export",
-        parents=[common],
-        help="write the labelled dataset",
-        epilog="example: litmine export --format parquet --out exports/ "
+        "write the labelled dataset",
+        "example: litmine export --format parquet --out exports/ "
         "--post-training-only --family rl_rewards",
     )
     s.add_argument("--format", choices=["parquet", "csv", "jsonl"], default="parquet")
@@ -357,22 +333,20 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{axis}", action="append", help=f"keep rows with this {axis} (repeatable)"
         )
 
-    s = sub.add_parser(
+    s = add(
         "nightly",
-        parents=[common],
-        help="ingest, embed, classify, project, publish",
-        epilog="example (cron): litmine nightly --quiet | "
+        "ingest, embed, classify, project, publish",
+        "example (cron): litmine nightly --quiet | "
         "offline: litmine nightly --snapshot arxiv-snapshot.jsonl.gz",
     )
     s.add_argument("--snapshot", help="ingest this snapshot instead of crawling the API")
     s.add_argument("--base-url", help="arXiv API URL format (tests, mirrors)")
     s.add_argument("--delay", type=float, default=3.0, help="seconds between API requests (3)")
 
-    s = sub.add_parser(
+    s = add(
         "dashboard",
-        parents=[common],
-        help="start the Streamlit dashboard",
-        epilog="example: litmine dashboard --port 8501",
+        "start the Streamlit dashboard",
+        "example: litmine dashboard --port 8501",
     )
     s.add_argument("--port", type=int, default=8501)
     return p
