@@ -22,12 +22,12 @@ import pandas as pd
 
 from litmine import store
 from litmine.config import DEFAULT_MODEL_NAME, models_dir
-from litmine.embed import embed_missing, load_embedder, paper_text
+from litmine.embed import paper_text
 from litmine.errors import LitmineError
 from litmine.taxonomy import TAXONOMY_VERSION, Annotation
 
 if TYPE_CHECKING:  # scikit-learn is imported only when a model is trained or loaded
-    from litmine.model import LabelModel, TrainConfig
+    from litmine.model import LabelModel
 
 log = logging.getLogger(__name__)
 
@@ -74,56 +74,6 @@ def data_hash(anns: list[Annotation]) -> str:
     """A hash of the training labels, independent of row order."""
     lines = sorted(json.dumps(asdict(a), sort_keys=True, default=list) for a in anns)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-def train(
-    con: duckdb.DuckDBPyConnection,
-    out_dir: Path | None = None,
-    config: TrainConfig | None = None,
-    folds: int = 5,
-    embed_model: str = DEFAULT_MODEL_NAME,
-) -> dict:
-    """Embed any gold paper without a vector, fit every axis, cross-validate, save model and card."""
-    from litmine import evaluate
-    from litmine.model import LabelModel, TrainConfig
-
-    out_dir = Path(out_dir or models_dir())
-    embed_missing(con, load_embedder(embed_model), only_gold=True)
-    anns, emb, texts = gold_training_set(con, embed_model)
-    if sum(a.post_training for a in anns) < 10 or len(anns) < 20:
-        raise LitmineError(
-            f"only {len(anns)} gold papers with embeddings; too few to train",
-            hint="run `litmine labels import` and ingest the papers the gold labels name",
-        )
-    config = config or TrainConfig()
-    report = evaluate.cross_validate(emb, texts, anns, config, folds=folds, baselines=False)
-    model = LabelModel(config).fit(emb, texts, anns)
-    card = {
-        "model_id": "",
-        "taxonomy_version": TAXONOMY_VERSION,
-        "embedding_model": embed_model,
-        "training_data": {
-            "sha256": data_hash(anns),
-            "papers": len(anns),
-            "post_training_yes": int(sum(a.post_training for a in anns)),
-            "annotators": sorted({a.annotator.split(":")[0] for a in anns}),
-        },
-        "config": asdict(config),
-        "cv_folds": folds,
-        "metrics": report["model"],
-    }
-    card["model_id"] = (
-        "lm-"
-        + hashlib.sha256(
-            (
-                card["training_data"]["sha256"]
-                + json.dumps(card["config"], sort_keys=True)
-                + embed_model  # vectors from another model make another classifier
-            ).encode()
-        ).hexdigest()[:10]
-    )
-    save(model, card, out_dir)
-    return card
 
 
 def save(model: LabelModel, card: dict, out_dir: Path) -> None:

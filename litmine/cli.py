@@ -124,10 +124,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 @command
 def cmd_train(args: argparse.Namespace) -> int:
-    from litmine import classify, store
+    from litmine import store, training
 
     with store.connect(_db(args)) as con:
-        card = classify.train(con, Path(args.out) if args.out else None, embed_model=args.model)
+        card = training.train(con, Path(args.out) if args.out else None, embed_model=args.model)
     m = card["metrics"]
     _out(
         args,

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from litmine import classify, embed, ingest, labels, store
+from litmine import classify, embed, ingest, labels, store, training
 from litmine.config import Scope
 from litmine.model import TrainConfig
 from tests.classify_fixtures import corpus, snapshot_lines, write_gold
@@ -23,7 +23,7 @@ def trained(tmp_path_factory, embedder):
         ingest.ingest_snapshot(con, snap, Scope())
         labels.import_labels(con, write_gold(train_set, tmp / "gold.jsonl"))
         embed.embed_missing(con, embedder)
-        card = classify.train(con, tmp / "models", TrainConfig(calib_folds=2), folds=3)
+        card = training.train(con, tmp / "models", TrainConfig(calib_folds=2), folds=3)
     classify.load.cache_clear()
     return {
         "db": db,
@@ -152,7 +152,7 @@ def test_the_classifier_card_decides_which_vectors_the_database_serves(trained, 
     assert classify.embedding_model(tmp_path / "no-model") == DEFAULT_MODEL_NAME
     with store.connect(db) as con:
         assert store.embedding_model(con) == DEFAULT_MODEL_NAME  # nothing recorded yet
-        card = classify.train(
+        card = training.train(
             con, tmp_path / "ref", TrainConfig(calib_folds=2), 3, embed_model=REFERENCE_MODEL_NAME
         )
         assert card["embedding_model"] == REFERENCE_MODEL_NAME
