@@ -84,6 +84,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_labels(args: argparse.Namespace) -> int:
     from litmine import labels, store
 
+    if args.action == "agreement":  # two annotation files; no database needed
+        from litmine.agreement import agreement, render_agreement
+
+        if len(args.files) != 2:
+            raise LitmineError("labels agreement needs two files: FIRST SECOND")
+        first, second = (labels.load_annotations(f) for f in args.files)
+        print(render_agreement(agreement(first, second)))
+        return EXIT_OK
     with store.connect(_db(args)) as con:
         if args.action == "import":
             corrections = _db(args).parent / "corrections"
@@ -266,10 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add(
         "labels",
-        "import gold labels or show their statistics",
-        "examples: litmine labels import corpus/labels | litmine labels stats",
+        "import gold labels, show their statistics, or compare two annotations of the same papers",
+        "examples: litmine labels import corpus/labels | litmine labels stats | "
+        "litmine labels agreement corpus/agreement/round2_first.jsonl "
+        "corpus/agreement/round2_second.jsonl",
     )
-    s.add_argument("action", choices=["import", "stats"])
+    s.add_argument("action", choices=["import", "stats", "agreement"])
     s.add_argument(
         "files",
         nargs="*",

@@ -16,7 +16,7 @@ FLOORS = (
     ("errors",),
     ("config", "taxonomy"),
     ("schema", "store", "crawl", "text"),
-    ("ingest", "labels", "embed", "onnx_embed", "features", "projection", "publish", "export"),
+    ("ingest", "labels", "agreement", "embed", "onnx_embed", "features", "projection", "publish", "export"),
     ("status", "queries"),
     ("model", "classify"),
     ("evaluate", "report"),
