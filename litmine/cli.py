@@ -158,7 +158,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 @command
 def cmd_eval(args: argparse.Namespace) -> int:
-    from litmine import classify, evaluate, store
+    from litmine import classify, evaluate, labels, store
     from litmine.embed import load_embedder
 
     model = args.model or classify.embedding_model()
@@ -169,8 +169,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"only {len(anns)} embedded gold papers; too few for {args.folds} folds",
             hint=f"run `litmine labels import` and `litmine embed --model {model}` first",
         )
+    subsets = {"random_sample": labels.drawn_ids("random")}  # natural prevalence
     report = evaluate.cross_validate(
-        emb, texts, anns, folds=args.folds, embedder=load_embedder(model)
+        emb, texts, anns, folds=args.folds, embedder=load_embedder(model), subsets=subsets
     )
     report["embedding_model"] = model
     out = Path(args.out) if args.out else config.project_dir() / "docs"

@@ -251,10 +251,15 @@ def cross_validate(
     config: TrainConfig | None = None,
     folds: int = 5,
     baselines: bool = True,
-    embedder=None,
-    seed: int = 13,  # noqa: ANN001
+    embedder=None,  # noqa: ANN001
+    seed: int = 13,
+    subsets: dict[str, set[str]] | None = None,
 ) -> dict:
-    """Out-of-fold metrics for the model (and baselines) on the same stratified folds."""
+    """Out-of-fold metrics for the model (and baselines) on the same stratified folds.
+
+    ``subsets`` names groups of gold ids (e.g. the random sample drawn at natural prevalence)
+    that are scored again on their own, from the same out-of-fold predictions.
+    """
     n = len(anns)
     strata = [
         a.families[0] if a.post_training and a.families else str(a.post_training) for a in anns
@@ -278,18 +283,34 @@ def cross_validate(
                 )
             )
     cut = {"borderline": (config or TrainConfig()).borderline_threshold}
-    report = {"folds": folds, "papers": n, "model": score(anns, _stitch(model_parts, n), cut)}
+    methods = {"model": (_stitch(model_parts, n), cut)}
     if baselines:
         from litmine.embed import load_embedder
 
-        report["baselines"] = {
-            "keyword_rules": score(anns, keyword_probs(texts)),
-            "tfidf_linear_svm": score(anns, _stitch(svm_parts, n)),
-            "zero_shot_similarity": score(
-                anns, zero_shot_probs(emb, label_vectors(embedder or load_embedder()))
-            ),
+        vecs = label_vectors(embedder or load_embedder())
+        methods["keyword_rules"] = (keyword_probs(texts), None)
+        methods["tfidf_linear_svm"] = (_stitch(svm_parts, n), None)
+        methods["zero_shot_similarity"] = (zero_shot_probs(emb, vecs), None)
+    report = {"folds": folds, "papers": n, "model": score(anns, *methods["model"])}
+    if baselines:
+        report["baselines"] = {k: score(anns, *v) for k, v in methods.items() if k != "model"}
+    for name, ids in (subsets or {}).items():
+        idx = np.array([i for i, a in enumerate(anns) if a.arxiv_id in ids], dtype=int)
+        if not len(idx):
+            continue
+        sub = [anns[i] for i in idx]
+        scored = {k: score(sub, _take(p, idx), c) for k, (p, c) in methods.items()}
+        report.setdefault("subsets", {})[name] = {
+            "papers": len(idx),
+            "post_training": int(sum(a.post_training for a in sub)),
+            "model": scored.pop("model"),
+            "baselines": scored,
         }
     return report
+
+
+def _take(probs: dict, idx: np.ndarray) -> dict:
+    return {axis: {lab: v[idx] for lab, v in d.items()} for axis, d in probs.items()}
 
 
 def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:

@@ -140,3 +140,16 @@ def render_stats(s: dict[str, dict[str, int]]) -> str:
         lines.append(f"{axis}:")
         lines += [f"  {label:<24} {n:>6}" for label, n in counts.items()]
     return "\n".join(lines)
+
+
+def drawn_ids(kind: str, draws_dir: Path | None = None) -> set[str]:
+    """Gold ids of the batches drawn a given way (``corpus/draws/*.json``, e.g. ``random``)."""
+    from litmine import config
+
+    folder = Path(draws_dir) if draws_dir else config.project_dir() / "corpus" / "draws"
+    ids: set[str] = set()
+    for f in sorted(folder.glob("*.json")):
+        d = json.loads(f.read_text())
+        if d.get("kind") == kind:
+            ids.update(d.get("ids") or d.get("why") or ())
+    return ids

@@ -17,6 +17,39 @@ def _headline(axis: str, m: dict) -> float:
     return m[key]
 
 
+def _table(model: dict, base: dict) -> list[str]:
+    lines = [
+        "| axis | metric | model | " + " | ".join(base) + " | goal | ECE |",
+        "|---|---|---|" + "---|" * len(base) + "---|---|",
+    ]
+    for axis, m in model.items():
+        metric, goal = GOALS.get(
+            axis, ("micro_f1" if axis in ("interface", "roles", "borderline") else "macro_f1", None)
+        )
+        cells = [f"{m[metric]:.3f}"] + [f"{b[axis][metric]:.3f}" for b in base.values()]
+        goal_txt = f">= {goal}" if goal else "-"
+        lines.append(
+            f"| {axis} | {metric} | " + " | ".join(cells) + f" | {goal_txt} | {m['ece']:.3f} |"
+        )
+    return lines
+
+
+def _subsets(report: dict) -> list[str]:
+    lines = []
+    for name, sub in report.get("subsets", {}).items():
+        pt = sub["model"]["post_training"]["per_label"]["yes"]
+        lines += [
+            f"## Subset `{name}`: {sub['papers']} papers, {sub['post_training']} post-training",
+            "",
+            "The same out-of-fold predictions, scored on this part of the gold set alone "
+            f"(post_training precision {pt['precision']:.3f}, recall {pt['recall']:.3f}).",
+            "",
+            *_table(sub["model"], sub["baselines"]),
+            "",
+        ]
+    return lines
+
+
 def render_eval(report: dict) -> str:
     base = report.get("baselines", {})
     lines = [
@@ -27,19 +60,11 @@ def render_eval(report: dict) -> str:
         "method is scored on the same folds. ECE: expected calibration error, 10 bins."
         + (f" Embeddings: `{report['embedding_model']}`." if report.get("embedding_model") else ""),
         "",
-        "| axis | metric | model | " + " | ".join(base) + " | goal | ECE |",
-        "|---|---|---|" + "---|" * len(base) + "---|---|",
+        *_table(report["model"], base),
+        "",
+        *_subsets(report),
     ]
-    for axis, m in report["model"].items():
-        metric, goal = GOALS.get(
-            axis, ("micro_f1" if axis in ("interface", "roles", "borderline") else "macro_f1", None)
-        )
-        cells = [f"{m[metric]:.3f}"] + [f"{b[axis][metric]:.3f}" for b in base.values()]
-        goal_txt = f">= {goal}" if goal else "-"
-        lines.append(
-            f"| {axis} | {metric} | " + " | ".join(cells) + f" | {goal_txt} | {m['ece']:.3f} |"
-        )
-    lines += ["", "## Per-label precision and recall (model)", ""]
+    lines += ["## Per-label precision and recall (model)", ""]
     for axis, m in report["model"].items():
         lines += [
             f"### {axis}",

@@ -116,9 +116,16 @@ def test_eval_scores_model_and_three_baselines_on_the_same_folds(trained, embedd
 
     with store.connect(trained["db"]) as con:
         anns, emb, texts = classify.gold_training_set(con)
+    part = {a.arxiv_id for a in anns[::3]}  # e.g. the random-sample batch
     report = evaluate.cross_validate(
-        emb, texts, anns, TrainConfig(calib_folds=2), folds=3, embedder=embedder
-    )
+        emb, texts, anns, TrainConfig(calib_folds=2), folds=3, embedder=embedder,
+        subsets={"random_sample": part, "empty": set()},
+    )  # fmt: skip
+    sub = report["subsets"]["random_sample"]
+    assert "empty" not in report["subsets"]
+    assert sub["papers"] == len(part) == sub["model"]["post_training"]["n"]
+    assert sub["post_training"] == sum(a.post_training for a in anns if a.arxiv_id in part)
+    assert set(sub["baselines"]) == set(report["baselines"])
     assert set(report["baselines"]) == {"keyword_rules", "tfidf_linear_svm", "zero_shot_similarity"}
     for scores in [report["model"], *report["baselines"].values()]:
         assert scores["post_training"]["n"] == len(anns)
@@ -128,6 +135,7 @@ def test_eval_scores_model_and_three_baselines_on_the_same_folds(trained, embedd
     js, md = evaluate.write_report(report, tmp_path)
     text = md.read_text()
     assert "| post_training | f1 |" in text and "tfidf_linear_svm" in text and "Confusion" in text
+    assert f"Subset `random_sample`: {len(part)} papers" in text
 
 
 def test_ece_of_perfect_and_overconfident_predictions():
