@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from litmine import store
+from litmine import config, store
 from litmine.errors import LitmineError, UnknownLabel
 from litmine.taxonomy import AXES, TAXONOMY_VERSION, Annotation, parse_record
 
@@ -144,8 +144,6 @@ def render_stats(s: dict[str, dict[str, int]]) -> str:
 
 def drawn_ids(kind: str, draws_dir: Path | None = None) -> set[str]:
     """Gold ids of the batches drawn a given way (``corpus/draws/*.json``, e.g. ``random``)."""
-    from litmine import config
-
     folder = Path(draws_dir) if draws_dir else config.project_dir() / "corpus" / "draws"
     ids: set[str] = set()
     for f in sorted(folder.glob("*.json")):
