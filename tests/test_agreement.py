@@ -40,3 +40,23 @@ def test_dependent_axes_count_only_papers_both_call_post_training():
 def test_disjoint_sets_are_an_error():
     with pytest.raises(LitmineError, match="share no paper"):
         agreement([rec("1")], [rec("2")])
+
+
+def test_drawn_ids_reads_the_batches_of_one_kind(tmp_path):
+    from litmine.labels import drawn_ids
+
+    (tmp_path / "a.json").write_text(json.dumps({"kind": "random", "ids": ["1", "2"]}))
+    (tmp_path / "b.json").write_text(json.dumps({"kind": "active", "why": {"3": "rare:x"}}))
+    (tmp_path / "c.json").write_text(json.dumps({"kind": "random", "ids": ["2", "4"]}))
+    assert drawn_ids("random", tmp_path) == {"1", "2", "4"}
+    assert drawn_ids("active", tmp_path) == {"3"}
+    assert drawn_ids("random", tmp_path / "missing") == set()
+
+
+def test_the_committed_random_batch_is_labelled():
+    from litmine.config import project_dir
+    from litmine.labels import drawn_ids, load_annotations
+
+    gold = {a.arxiv_id for a in load_annotations(project_dir() / "corpus" / "labels")}
+    random_ids = drawn_ids("random")
+    assert len(random_ids) >= 400 and random_ids <= gold
