@@ -129,6 +129,18 @@ def arxiv_url(arxiv_id: str) -> str:
     return f"https://arxiv.org/abs/{arxiv_id}"
 
 
+def embedded_scope(overview: dict) -> str:
+    """The caption that says what semantic search and the map cover."""
+    text = f"Semantic search and the map cover the {overview['embedded']:,} embedded papers"
+    if not overview.get("gated"):
+        return text + "."
+    return (
+        f"{text}: gold papers and those the relevance gate passed. The "
+        f"{overview['gated']:,} papers it stopped are not embedded; full-text search, counts "
+        "and exports include them (post_training = no, label source `gate`)."
+    )
+
+
 PROB_COLUMNS = ("post_training_prob", "provenance_prob", "dominant_role_prob", "contribution_prob")
 
 
@@ -167,7 +179,13 @@ def paper_view(ctx: Context, arxiv_id: str, nearest: bool = True) -> None:
     if rows.empty:
         st.info("Not classified yet: the next `litmine nightly` labels it.")
     else:
-        source = "gold label" if row["is_gold"] else f"model `{row['label_source']}`"
+        source = (
+            "gold label"
+            if row["is_gold"]
+            else "the relevance gate (not embedded: below its cut, so post_training = no)"
+            if row["label_source"] == "gate"
+            else f"model `{row['label_source']}`"
+        )
         st.markdown(f"**Labels** from {source}")
         st.dataframe(
             rows,

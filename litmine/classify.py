@@ -166,6 +166,28 @@ def prediction_frame(
     return pd.DataFrame(recs, columns=list(PRED_COLUMNS))
 
 
+UNPREDICTED = """
+    SELECT p.arxiv_id
+    FROM papers p
+    JOIN embeddings e ON e.arxiv_id = p.arxiv_id AND e.model = ?
+        AND e.content_hash = p.content_hash
+    WHERE NOT EXISTS (
+        SELECT 1 FROM predictions pr
+        WHERE pr.arxiv_id = p.arxiv_id AND pr.model_id = ? AND pr.content_hash = p.content_hash
+    )
+"""
+
+
+def count_missing(con: duckdb.DuckDBPyConnection, model_dir: Path | None = None) -> int:
+    """Embedded papers without a prediction from the saved model (0 without a model)."""
+    try:
+        card = read_card(Path(model_dir) if model_dir else None)
+    except LitmineError:
+        return 0
+    sql = f"SELECT count(*) FROM ({UNPREDICTED})"
+    return con.execute(sql, [card["embedding_model"], card["model_id"]]).fetchone()[0]
+
+
 def predict_missing(
     con: duckdb.DuckDBPyConnection,
     model_dir: Path | None = None,
@@ -177,18 +199,10 @@ def predict_missing(
     model_id, emb_model = card["model_id"], card["embedding_model"]
     store.set_meta(con, "current_model", model_id)
     store.set_meta(con, "embedding_model", emb_model)
-    missing = """
-        SELECT p.arxiv_id
-        FROM papers p
-        JOIN embeddings e ON e.arxiv_id = p.arxiv_id AND e.model = ?
-            AND e.content_hash = p.content_hash
-        WHERE NOT EXISTS (
-            SELECT 1 FROM predictions pr
-            WHERE pr.arxiv_id = p.arxiv_id AND pr.model_id = ? AND pr.content_hash = p.content_hash
-        )
-        ORDER BY p.arxiv_id
-    """
-    ids = [r[0] for r in con.execute(missing, [emb_model, model_id]).fetchall()]
+    ids = [
+        r[0]
+        for r in con.execute(UNPREDICTED + " ORDER BY p.arxiv_id", [emb_model, model_id]).fetchall()
+    ]
     if not ids:
         return 0
     model, _ = load(Path(model_dir) if model_dir else None)

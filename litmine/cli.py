@@ -225,6 +225,8 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         snapshot=Path(args.snapshot) if args.snapshot else None,
         source=source,
         progress=not args.quiet,
+        gate_recall=args.gate_recall,
+        gate_basis=args.gate_basis,
     )
     _out(args, res.summary())
     return EXIT_OK
@@ -346,13 +348,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add(
         "nightly",
-        "ingest, embed, classify, project, publish",
+        "ingest, gate, embed, classify, project, publish",
         "example (cron): litmine nightly --quiet | "
         "offline: litmine nightly --snapshot arxiv-snapshot.jsonl.gz",
     )
     s.add_argument("--snapshot", help="ingest this snapshot instead of crawling the API")
     s.add_argument("--base-url", help="arXiv API URL format (tests, mirrors)")
     s.add_argument("--delay", type=float, default=3.0, help="seconds between API requests (3)")
+    s.add_argument("--gate-recall", type=float, help="relevance gate recall target, kept for "
+                   "later runs (default 0.995, from the gate card; 1 embeds every paper)")  # fmt: skip
+    s.add_argument("--gate-basis", choices=("found", "gold"), help="what that recall counts: "
+                   "gold post-training papers the classifier finds (found) or all (gold)")  # fmt: skip
 
     s = add(
         "dashboard",

@@ -113,12 +113,23 @@ def load_embedder(name: str = DEFAULT_MODEL_NAME, **kw) -> Embedder:
 
 
 def missing_query(model: str, only_gold: bool = False) -> str:
-    """Papers without a vector of ``model`` for their current text (missing or stale).
+    """Papers to embed: without a vector of ``model`` for their current text (missing or stale).
+
+    Gold papers always; other papers only where the relevance gate passed them (or is off).
 
     Written as NOT EXISTS, not as a LEFT JOIN: DuckDB 2.0.0 drops the LIMIT of such a LEFT JOIN
     while the model has no vector at all.
     """
-    gold = "AND p.arxiv_id IN (SELECT arxiv_id FROM gold_current)" if only_gold else ""
+    gold = "p.arxiv_id IN (SELECT arxiv_id FROM gold_current)"
+    # gold papers always; the rest only where the relevance gate is off or passed them
+    wanted = (
+        f"AND {gold}"
+        if only_gold
+        else (
+            f"AND ({gold} OR p.arxiv_id IN "
+            "(SELECT arxiv_id FROM gate_state WHERE gate IN ('open', 'passed')))"
+        )
+    )
     return f"""
         SELECT p.arxiv_id, p.title, p.abstract, p.content_hash
         FROM papers p
@@ -126,7 +137,7 @@ def missing_query(model: str, only_gold: bool = False) -> str:
             SELECT 1 FROM embeddings e
             WHERE e.arxiv_id = p.arxiv_id AND e.model = '{model}'
                 AND e.content_hash = p.content_hash
-        ) {gold}
+        ) {wanted}
         ORDER BY length(p.abstract), p.arxiv_id
     """
 

@@ -254,11 +254,13 @@ def cross_validate(
     embedder=None,  # noqa: ANN001
     seed: int = 13,
     subsets: dict[str, set[str]] | None = None,
+    oof: dict | None = None,
 ) -> dict:
     """Out-of-fold metrics for the model (and baselines) on the same stratified folds.
 
     ``subsets`` names groups of gold ids (e.g. the random sample drawn at natural prevalence)
-    that are scored again on their own, from the same out-of-fold predictions.
+    that are scored again on their own, from the same out-of-fold predictions. A dict passed
+    as ``oof`` receives the folds (``split``) and the model's out-of-fold ``probs``.
     """
     n = len(anns)
     strata = [
@@ -284,6 +286,8 @@ def cross_validate(
             )
     cut = {"borderline": (config or TrainConfig()).borderline_threshold}
     methods = {"model": (_stitch(model_parts, n), cut)}
+    if oof is not None:
+        oof.update(split=split, probs=methods["model"][0])
     if baselines:
         from litmine.embed import load_embedder
 

@@ -48,6 +48,12 @@ def _missing_sql(model: str) -> tuple[str, list]:
     )
 
 
+def count_missing(con: duckdb.DuckDBPyConnection, model: str) -> int:
+    """Embedded papers not yet on the map."""
+    sql, params = _missing_sql(model)
+    return con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+
+
 def _pca(vectors: np.ndarray):  # noqa: ANN202  (sklearn estimator)
     from sklearn.decomposition import PCA
 

@@ -283,6 +283,69 @@ def _m007_gold_probabilities(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(PAPER_LABELS_V2)
 
 
+GATE_STATE = """
+    CREATE OR REPLACE VIEW gate_state AS
+    WITH g AS (
+        SELECT max(CASE WHEN key = 'current_gate' THEN value END) AS gate_id,
+            max(CASE WHEN key = 'gate_cut' THEN value END)::DOUBLE AS cut
+        FROM meta
+    )
+    SELECT p.arxiv_id, s.prob AS gate_prob,
+        CASE WHEN coalesce(g.gate_id, '') = '' THEN 'open'
+             WHEN s.arxiv_id IS NULL OR s.gate_id <> g.gate_id
+                  OR s.content_hash <> p.content_hash THEN 'unscored'
+             WHEN s.prob >= g.cut THEN 'passed'
+             ELSE 'gated' END AS gate
+    FROM papers p CROSS JOIN g
+    LEFT JOIN gate_scores s ON s.arxiv_id = p.arxiv_id
+"""
+
+# Gold wins; else a paper below the current gate's cut is post_training = no with its gate
+# probability (label_source 'gate'); else the current model's prediction.
+PAPER_LABELS_V3 = (
+    PAPER_LABELS_V2.replace(
+        "CASE WHEN g.arxiv_id IS NOT NULL THEN 'gold' ELSE pr.model_id END AS label_source",
+        "CASE WHEN g.arxiv_id IS NOT NULL THEN 'gold' WHEN gs.gate = 'gated' THEN 'gate'\n"
+        "             ELSE pr.model_id END AS label_source",
+    )
+    .replace(
+        "coalesce(g.post_training, pr.post_training) AS post_training",
+        "coalesce(g.post_training, CASE WHEN gs.gate = 'gated' THEN false END, pr.post_training)\n"
+        "            AS post_training",
+    )
+    .replace(
+        "CASE WHEN g.arxiv_id IS NULL THEN pr.post_training_prob\n",
+        "CASE WHEN g.arxiv_id IS NULL AND gs.gate = 'gated' THEN gs.gate_prob\n"
+        "             WHEN g.arxiv_id IS NULL THEN pr.post_training_prob\n",
+    )
+    .replace(
+        "coalesce(g.gold_updated, pr.created) AS labelled_at",
+        "coalesce(g.gold_updated, pr.created) AS labelled_at,\n        gs.gate_prob, gs.gate",
+    )
+    .replace(
+        "LEFT JOIN predictions pr ON pr.arxiv_id = p.arxiv_id\n",
+        "LEFT JOIN gate_state gs ON gs.arxiv_id = p.arxiv_id\n"
+        "    LEFT JOIN predictions pr ON pr.arxiv_id = p.arxiv_id AND gs.gate <> 'gated'\n",
+    )
+)
+
+
+def _m008_gate(con: duckdb.DuckDBPyConnection) -> None:
+    """The relevance gate's scores; ``gate_state`` per paper; gated papers in ``paper_labels``."""
+    con.execute(
+        """
+        CREATE TABLE gate_scores (
+            arxiv_id VARCHAR PRIMARY KEY,
+            gate_id VARCHAR NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            prob DOUBLE NOT NULL
+        )
+        """
+    )
+    con.execute(GATE_STATE)
+    con.execute(PAPER_LABELS_V3)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core", _m001_core),
     (2, "embeddings", _m002_embeddings),
@@ -291,4 +354,5 @@ MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] =
     (5, "label_views", _m005_label_views),
     (6, "text_processed", _m006_text_processed),
     (7, "gold_probabilities", _m007_gold_probabilities),
+    (8, "gate", _m008_gate),
 ]

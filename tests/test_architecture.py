@@ -28,10 +28,10 @@ FLOORS = (
         "export",
     ),
     ("status", "queries"),
-    ("model", "classify"),
+    ("model", "classify", "gate"),
     ("evaluate", "report"),
     ("training",),
-    ("nightly",),
+    ("stages", "nightly"),
     ("cli",),
 )
 # No upward import is tolerated.

@@ -430,3 +430,38 @@ def test_corrections_are_validated_and_appended_whole(tmp_path):
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(records) == 160 and all(parse_record(r) for r in records)
     assert len(pending_corrections(folder)) == 160
+
+
+def test_gated_papers_are_labelled_by_the_gate_and_the_map_says_what_it_covers(
+    seeded, tmp_path, monkeypatch
+):
+    db = fx.copy_db(seeded, tmp_path / "gated")
+    con = store.open_db(db)
+    try:  # a relevance gate that stopped three unembedded papers
+        gated = [r[0] for r in con.execute(
+            "SELECT arxiv_id FROM papers WHERE arxiv_id NOT IN (SELECT arxiv_id FROM gold_current) "
+            "ORDER BY arxiv_id LIMIT 3").fetchall()]  # fmt: skip
+        con.execute("DELETE FROM embeddings WHERE list_contains(?, arxiv_id)", [gated])
+        con.execute("DELETE FROM map_coords WHERE list_contains(?, arxiv_id)", [gated])
+        con.execute(
+            "INSERT INTO gate_scores SELECT arxiv_id, 'gate-test', content_hash, "
+            "CASE WHEN list_contains(?, arxiv_id) THEN 0.04 ELSE 0.9 END FROM papers",
+            [gated],
+        )
+        store.set_meta(con, "current_gate", "gate-test")
+        store.set_meta(con, "gate_cut", "0.3")
+    finally:
+        con.close()
+    at = app(db, monkeypatch, "map")
+    (embedded,) = sql(db, "SELECT count(*) FROM embeddings")[0]
+    caption = " ".join(c.value for c in at.caption)
+    assert f"cover the {embedded:,} embedded papers" in caption
+    assert "The 3 papers it stopped are not embedded" in caption
+    at = app(db, monkeypatch, "explorer")
+    title = fx.PAPERS[int(gated[0].split(".")[1]) - 10001][2]
+    at.text_input(key="explorer_query").set_value(f'"{title}"').run()
+    at.selectbox(key="explorer_paper").set_value(gated[0]).run()
+    assert any("relevance gate" in m.value for m in at.markdown)
+    rows = frame(at, "axis", "evidence").set_index("axis")
+    assert rows.loc["post_training", "label"] == "no"
+    assert rows.loc["post_training", "probability"] == pytest.approx(0.96)

@@ -41,7 +41,8 @@ if text and mode == "Semantic":
     model = app.load(embedding_model, ctx.key)
     vector = app.embed_query(text, model)
     results = app.load(search_semantic, ctx.key, vector, f, model, limit=LIMIT)
-    st.caption(f"The {len(results)} papers closest in meaning to the query.")
+    st.caption(f"The {len(results)} papers closest in meaning to the query. "
+               + app.embedded_scope(ctx.overview))  # fmt: skip
 elif text:
     results = app.load(search_text, ctx.key, text, f, LIMIT)
     st.caption(f"{len(results)} papers hold every term (title matches first, up to {LIMIT}).")

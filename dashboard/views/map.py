@@ -32,7 +32,10 @@ if ctx.overview["mapped"] == 0:
     st.stop()
 
 points = app.load(map_points, ctx.key, ctx.filters, axis, label, MAX_POINTS)
-st.caption(f"{len(points):,} papers shown (a fixed sample when more than {MAX_POINTS:,} match).")
+st.caption(
+    f"{len(points):,} papers shown (a fixed sample when more than {MAX_POINTS:,} match). "
+    + app.embedded_scope(ctx.overview)
+)
 event = st.plotly_chart(
     charts.map_figure(points, axis),
     key="map_chart",

@@ -9,7 +9,10 @@ from litmine.queries.base import frame
 
 
 def overview(con: duckdb.DuckDBPyConnection) -> dict:
-    """Corpus size, label coverage, the current model and when the copy was published."""
+    """Corpus size, label coverage, the current model and when the copy was published.
+
+    ``gated``: papers the relevance gate stopped before embedding (labelled by the gate).
+    """
     row = con.execute(
         """
         SELECT (SELECT count(*) FROM papers),
@@ -21,12 +24,14 @@ def overview(con: duckdb.DuckDBPyConnection) -> dict:
                (SELECT min(submitted_month) FROM papers),
                (SELECT max(submitted_month) FROM papers),
                (SELECT value FROM meta WHERE key = 'current_model'),
-               (SELECT value FROM meta WHERE key = 'published_at')
+               (SELECT value FROM meta WHERE key = 'published_at'),
+               (SELECT count(*) FROM paper_labels WHERE label_source = 'gate')
         """
     ).fetchall()[0]
     keys = ("papers", "classified", "gold", "embedded", "mapped", "methods")
     out = dict(zip(keys, (int(v) for v in row[:6]), strict=True))
     out.update(first_month=row[6], last_month=row[7], current_model=row[8], published_at=row[9])
+    out["gated"] = int(row[10])
     return out
 
 
