@@ -61,7 +61,9 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     (
         "label_source",
         _STR,
-        "'gold' for codebook annotations (annotator in the gold files), else the predicting model's id",
+        "'gold' for codebook annotations (annotator in the gold files); 'gate' for papers the "
+        "relevance gate stopped before embedding (post_training false, post_training_prob the "
+        "gate's probability); else the predicting model's id",
     ),
     ("taxonomy_version", _STR, "version of the label taxonomy"),
     ("evidence", _STR, "abstract sentence that best supports the post_training label"),

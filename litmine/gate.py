@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,7 +36,6 @@ from litmine import store
 from litmine.config import models_dir
 from litmine.embed import paper_text
 from litmine.errors import LitmineError
-from litmine.text import cue_matrix
 
 GATE_FILE = "litmine-gate.npz"
 GATE_CARD = "gate_card.json"
@@ -52,18 +52,61 @@ class GateConfig:
     max_features: int = 200_000
 
 
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased, accent-stripped word tokens: one pass serves tf-idf and the cue counts."""
+    from sklearn.feature_extraction.text import strip_accents_unicode
+
+    return _TOKEN.findall(strip_accents_unicode(text.lower()))
+
+
+def _ngrams(toks: list[str]) -> list[str]:
+    return toks + [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
+
+
 def _vectorizer(cfg: GateConfig, vocabulary: list[str] | None = None):  # noqa: ANN202
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(
-        ngram_range=(1, 2),
+        analyzer=_ngrams,  # documents are token lists (``tokens``)
         min_df=1 if vocabulary is not None else cfg.min_df,
         max_features=None if vocabulary is not None else cfg.max_features,
         sublinear_tf=True,
-        strip_accents="unicode",
         dtype=np.float32,
         vocabulary=vocabulary,
     )
+
+
+@lru_cache(maxsize=1)
+def _cue_index() -> tuple[dict[str, list[tuple[tuple[str, ...], tuple[int, ...]]]], int]:
+    """The codebook's cue phrases (``cues.toml``) as token sequences, indexed by first token."""
+    from litmine.text import cues
+
+    phrases: dict[tuple[str, ...], list[int]] = {}
+    for k, group in enumerate(cues().values()):
+        for phrase in group:
+            if toks := tuple(tokens(phrase)):
+                phrases.setdefault(toks, []).append(k)
+    first: dict[str, list] = {}
+    for toks, groups in phrases.items():
+        first.setdefault(toks[0], []).append((toks[1:], tuple(groups)))
+    return first, len(cues())
+
+
+def cue_counts(docs: list[list[str]]) -> np.ndarray:
+    """log1p matches per cue group over token lists (the gate's own, fast cue features)."""
+    first, n_groups = _cue_index()
+    out = np.zeros((len(docs), n_groups), np.float32)
+    for i, toks in enumerate(docs):
+        row = out[i]
+        for j, tok in enumerate(toks):
+            for rest, groups in first.get(tok, ()):
+                if not rest or tuple(toks[j + 1 : j + 1 + len(rest)]) == rest:
+                    for k in groups:
+                        row[k] += 1
+    return np.log1p(out)
 
 
 class Gate:
@@ -77,8 +120,9 @@ class Gate:
     def _x(self, texts: list[str]):  # noqa: ANN202
         import scipy.sparse as sp
 
-        cues = sp.csr_matrix(cue_matrix(texts) * self.cfg.cue_weight)
-        return sp.hstack([self.vectorizer.transform(texts), cues], format="csr")
+        docs = [tokens(t) for t in texts]
+        cues = sp.csr_matrix(cue_counts(docs) * self.cfg.cue_weight)
+        return sp.hstack([self.vectorizer.transform(docs), cues], format="csr")
 
     def logit(self, texts: list[str]) -> np.ndarray:
         return self._x(texts) @ self.coef + self.intercept
@@ -94,7 +138,7 @@ def fit(texts: list[str], y: np.ndarray, cfg: GateConfig | None = None) -> Gate:
     from sklearn.linear_model import LogisticRegression
 
     cfg = cfg or GateConfig()
-    vec = _vectorizer(cfg).fit(texts)
+    vec = _vectorizer(cfg).fit([tokens(t) for t in texts])
     gate = Gate(cfg, vec, np.zeros(0), 0.0)
     lr = LogisticRegression(C=cfg.C, max_iter=3000).fit(gate._x(texts), y)
     return Gate(cfg, vec, lr.coef_[0], lr.intercept_[0])
@@ -161,12 +205,8 @@ def train(
                 "post_training_recall_cost": float(((~(oof >= cut)) & y & found).sum() / y.sum()),
                 "random_pass": float((oof[rnd] >= cut).mean()) if rnd.any() else None,
             })  # fmt: skip
-    digest = hashlib.sha256(
-        json.dumps([sorted(zip(ids, y.tolist(), strict=True)), asdict(cfg)]).encode()
-        + "\n".join(texts).encode()
-    ).hexdigest()
     card = {
-        "gate_id": "gate-" + digest[:10],
+        "gate_id": fingerprint(gate),
         "classifier": classifier,
         "config": asdict(cfg),
         "training_data": {"papers": len(y), "post_training_yes": int(y.sum()),
@@ -180,6 +220,15 @@ def train(
         "oof_positive_scores": {k: [round(v, 6) for v in c] for k, c in curves.items()},
     }  # fmt: skip
     return gate, card
+
+
+def fingerprint(gate: Gate) -> str:
+    """The gate's id: a hash of everything that decides its scores (vocabulary, idf, weights)."""
+    vec = gate.vectorizer
+    h = hashlib.sha256("\n".join(sorted(vec.vocabulary_, key=vec.vocabulary_.get)).encode())
+    for arr in (vec.idf_, gate.coef, np.array([gate.intercept, *gate.platt])):
+        h.update(np.ascontiguousarray(arr, dtype=np.float32).tobytes())
+    return "gate-" + h.hexdigest()[:10]
 
 
 def save(gate: Gate, card: dict, out_dir: Path) -> None:
@@ -228,19 +277,14 @@ def load(model_dir: Path | None = None) -> tuple[Gate, dict]:
         ) from None
     cfg = GateConfig(**card["config"])
     vec = _vectorizer(cfg, vocabulary=arrays["vocabulary"].tolist())
-    if len(arrays["idf"]) != len(arrays["vocabulary"]) or len(arrays["coef"]) != len(
-        arrays["vocabulary"]
-    ) + len(cue_groups()):
+    if (
+        len(arrays["idf"]) != len(arrays["vocabulary"])
+        or len(arrays["coef"]) != len(arrays["vocabulary"]) + _cue_index()[1]
+    ):
         raise LitmineError(f"gate file {path} does not match its vocabulary or cue groups",
                            hint="run `litmine train`")  # fmt: skip
     vec.idf_ = arrays["idf"]
     return Gate(cfg, vec, arrays["coef"], arrays["intercept"][0], arrays["platt"]), card
-
-
-def cue_groups() -> tuple[str, ...]:
-    from litmine.text import cues
-
-    return tuple(cues())
 
 
 def choose_cut(card: dict, recall: float | None = None, basis: str | None = None) -> float:

@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from litmine import store
 from litmine.errors import LitmineError
@@ -171,18 +172,28 @@ def extract_missing(
     pipe, _ = nlp()
     for i in range(0, len(rows), chunk):
         part = rows[i : i + chunk]
-        found = []
-        with pipe.select_pipes(disable=["sentencizer"]):
-            for (aid, _, h), doc in zip(part, pipe.pipe(r[1] for r in part), strict=True):
-                found += [(aid, m.name, m.expansion, h) for m in defined_methods(doc)]
-        ids = [r[0] for r in part]
-        with store.transaction(con):
-            con.execute("DELETE FROM methods WHERE list_contains(?, arxiv_id)", [ids])
-            if found:
-                con.executemany("INSERT OR REPLACE INTO methods VALUES (?, ?, ?, ?)", found)
-            con.executemany(
-                "INSERT OR REPLACE INTO text_processed VALUES (?, ?)", [(r[0], r[2]) for r in part]
+        # a name is defined as "Long Name (ACRONYM)": abstracts without "(" need no tokens
+        defining = [r for r in part if "(" in (r[1] or "")]
+        found = [
+            (aid, m.name, m.expansion, h)
+            for (aid, _, h), doc in zip(
+                defining, pipe.tokenizer.pipe(r[1] for r in defining), strict=True
             )
+            for m in defined_methods(doc)
+        ]
+        names = pd.DataFrame(found, columns=["arxiv_id", "name", "expansion", "content_hash"])
+        seen = pd.DataFrame([(r[0], r[2]) for r in part], columns=["arxiv_id", "content_hash"])
+        with store.transaction(con):
+            con.execute(
+                "DELETE FROM methods WHERE arxiv_id IN (SELECT unnest(?::VARCHAR[]))",
+                [[r[0] for r in part]],
+            )
+            con.register("_names", names)
+            con.register("_seen", seen)
+            con.execute("INSERT OR REPLACE INTO methods SELECT * FROM _names")
+            con.execute("INSERT OR REPLACE INTO text_processed SELECT * FROM _seen")
+            con.unregister("_names")
+            con.unregister("_seen")
         if progress:
             progress(len(part))
     return len(rows)

@@ -75,7 +75,7 @@ def rows(db, sql, params=()):
 
 def test_the_card_keeps_the_cut_and_both_recall_curves(models):
     card = gate.read_card(models)
-    assert card["gate_id"].startswith("gate-")
+    assert card["gate_id"] == gate.fingerprint(gate.load(models)[0])  # new weights, new id
     assert card["classifier"] == classify.read_card(models)["model_id"]
     assert card["default"] == {"recall": 0.995, "basis": "found"}
     assert set(card["oof_positive_scores"]) == {"found", "gold"}
@@ -203,3 +203,17 @@ def test_a_damaged_gate_file_is_a_clear_error(project, embedder, damage):
     with pytest.raises(LitmineError, match="truncated or corrupted"):
         run(project, embedder)
     gate.load.cache_clear()
+
+
+def test_the_gates_fast_cue_counts_agree_with_the_spacy_matcher_on_plain_text():
+    from litmine.text import cue_matrix
+
+    texts = [
+        "We fine-tune a large language model with direct preference optimization (DPO) after SFT.",
+        "Reinforcement learning from verifiable rewards with GRPO on the policy's own rollouts.",
+        "A convolutional network for image segmentation of medical scans.",
+    ]
+    fast = gate.cue_counts([gate.tokens(t) for t in texts])
+    assert fast.shape == cue_matrix(texts).shape
+    np.testing.assert_allclose(fast, cue_matrix(texts))
+    assert fast[2].sum() == 0 and fast[0].sum() > 0
