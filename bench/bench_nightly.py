@@ -119,8 +119,8 @@ def render(res: dict) -> str:
         f"Produced by `.venv/bin/python bench/bench_nightly.py` on {res['date']} "
         f"({res['machine']['cpu']}, {res['machine']['memory']}; load average {res['load']}); each run is `litmine nightly --snapshot FILE` in a fresh process.",
         "",
-        "| stage | snapshot run, fresh database: s | papers | night of "
-        f"{res['night']['papers']:,} new papers: s | papers | nothing new: s |",
+        "| stage | snapshot run, fresh database: s | done | night of "
+        f"{res['night']['papers']:,} new papers: s | done | nothing new: s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for s in snap["stages"]:
@@ -144,6 +144,8 @@ def render(res: dict) -> str:
     )
     ungated = others + papers / embed_rate + papers / cls_rate if embed_rate and cls_rate else None
     lines += [
+        "",
+        "`done`: papers the stage worked on (labels: label events; publish: copies written).",
         "",
         f"- crawl: {papers:,} in-scope papers; embedded {snap['embedded']:,} "
         f"(**{snap['embedded'] / papers:.1%}** of the crawl: gold papers and those above the "

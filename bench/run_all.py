@@ -172,6 +172,10 @@ def run(quick: bool, quality: Path | None, workdir: Path) -> tuple[list[Row], li
         report = json.loads(quality.read_text())
         extra += ["## Embedding quality (bench/embed_quality.py)", "", embed_quality.render(report)]
         extra += ["", f"From `{quality.name}`, written by `bench/embed_quality.py --json`.", ""]
+    import bench_nightly  # the whole job takes ~7 minutes: run on its own, its last result kept
+
+    if bench_nightly.RESULT.exists():
+        extra += [bench_nightly.render(json.loads(bench_nightly.RESULT.read_text())), ""]
     return rows, extra, log
 
 
