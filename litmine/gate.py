@@ -245,6 +245,39 @@ def save(gate: Gate, card: dict, out_dir: Path) -> None:
     )
     tmp.replace(out_dir / GATE_FILE)
     (out_dir / GATE_CARD).write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
+    (out_dir / "GATE_CARD.md").write_text(render_card(card))
+
+
+def render_card(card: dict) -> str:
+    """The gate's card as Markdown: what it is, and the cut for each recall target."""
+    td = card["training_data"]
+    lines = [
+        f"# Relevance gate: {card['gate_id']}",
+        "",
+        "Logistic regression over tf-idf terms (1-2 grams) of title + abstract and the codebook's "
+        "cue-group counts, Platt-calibrated on out-of-fold scores (ECE "
+        f"{card['ece']:.3f}); trained on {td['papers']:,} gold papers ({td['post_training_yes']:,} "
+        f"post-training, {td['found_by_classifier']:,} of them found by the classifier "
+        f"`{card['classifier']}` on the same {card['cv_folds']} folds). Papers below the cut are "
+        "not embedded; they read as post_training = no with label source `gate`.",
+        "",
+        f"Default: recall {card['default']['recall']} on basis `{card['default']['basis']}`. "
+        "`found`: the gold post-training papers the classifier finds; `gold`: all of them. "
+        "Recall cost: gold post-training papers the classifier finds but the gate stops, over all "
+        "gold post-training papers. Random pass: the share of the random-sample gold batches "
+        "(natural prevalence) above the cut, i.e. the expected share of the crawl embedded.",
+        "",
+        "| basis | recall | cut | gold pass | found pass | recall cost | random pass |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in card["table"]:
+        found = "-" if r["found_pass"] is None else f"{r['found_pass']:.3f}"
+        rnd = "-" if r["random_pass"] is None else f"{r['random_pass']:.3f}"
+        lines.append(
+            f"| {r['basis']} | {r['recall']} | {r['cut']:.4f} | {r['gold_pass']:.3f} | {found} | "
+            f"{100 * r['post_training_recall_cost']:.2f} pt | {rnd} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def read_card(model_dir: Path | None = None) -> dict | None:
