@@ -91,6 +91,8 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
         }
     yt = np.asarray(y_true, dtype=object)
     yp = np.array(labels, dtype=object)[p.argmax(1)]
+    if axis == "post_training":  # the model's own cut on P(yes) (0.5: the argmax)
+        yp = np.where(probs["yes"] >= threshold, "yes", "no").astype(object)
     prec, rec, f1, sup = precision_recall_fscore_support(yt, yp, labels=labels, zero_division=0)
     out = {
         "n": int(len(yt)),
@@ -102,6 +104,7 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
     }
     if axis == "post_training":
         out["f1"] = float(f1_score(yt, yp, pos_label="yes", zero_division=0))
+        out["ece"] = ece(probs["yes"], yt == "yes")  # the calibration of P(yes) itself
     return out
 
 
@@ -284,7 +287,8 @@ def cross_validate(
                     svm_fold([texts[i] for i in tr], [texts[i] for i in te], [anns[i] for i in tr]),
                 )
             )
-    cut = {"borderline": (config or TrainConfig()).borderline_threshold}
+    cfg = config or TrainConfig()
+    cut = {"borderline": cfg.borderline_threshold, "post_training": cfg.gate}
     methods = {"model": (_stitch(model_parts, n), cut)}
     if oof is not None:
         oof.update(split=split, probs=methods["model"][0])
@@ -296,6 +300,7 @@ def cross_validate(
         methods["tfidf_linear_svm"] = (_stitch(svm_parts, n), None)
         methods["zero_shot_similarity"] = (zero_shot_probs(emb, vecs), None)
     report = {"folds": folds, "papers": n, "model": score(anns, *methods["model"])}
+    report["review_replay"] = review_replay(anns, methods["model"][0], config)
     if baselines:
         report["baselines"] = {k: score(anns, *v) for k, v in methods.items() if k != "model"}
     for name, ids in (subsets or {}).items():
@@ -309,8 +314,52 @@ def cross_validate(
             "post_training": int(sum(a.post_training for a in sub)),
             "model": scored.pop("model"),
             "baselines": scored,
+            "review_replay": review_replay(sub, _take(methods["model"][0], idx), config),
         }
     return report
+
+
+REPLAY_AXES = ("post_training", "provenance", "dominant_role", "contribution", "interface",
+               "roles", "families")  # fmt: skip
+
+
+def review_replay(anns: list[Annotation], probs: dict, config: TrainConfig | None = None) -> dict:
+    """Replay the review queue on out-of-fold predictions (as ASReview's simulation mode does).
+
+    The queue is read as the dashboard orders it: borderline calls first, then by the least
+    certain single-label decision. A paper needs a correction when any label the reviewer sees
+    differs from its gold label. Returns corrections per 100 papers read, at several depths.
+    """
+    model = LabelModel(config)
+    rows = [model.decide(probs, i) for i in range(len(anns))]
+
+    def confidence(r: dict) -> float:
+        if not r["post_training"]:
+            return 1 - r["post_training_prob"]
+        return min(r["post_training_prob"], r["provenance_prob"], r["dominant_role_prob"],
+                   r["contribution_prob"])  # fmt: skip
+
+    def wrong(a: Annotation, r: dict) -> list[str]:
+        if a.post_training != r["post_training"]:
+            return ["post_training"]
+        if not a.post_training:
+            return []
+        gold = {"provenance": a.provenance, "dominant_role": a.dominant_role,
+                "contribution": a.contribution, "interface": set(a.interface),
+                "roles": set(a.roles), "families": set(a.families)}  # fmt: skip
+        return [ax for ax in REPLAY_AXES[1:] if gold[ax] != (set(r[ax]) if ax in
+                ("interface", "roles", "families") else r[ax])]  # fmt: skip
+
+    order = sorted(range(len(anns)), key=lambda i: (not rows[i].get("borderline", False),
+                                                     confidence(rows[i]), anns[i].arxiv_id))  # fmt: skip
+    errs = [wrong(anns[i], rows[i]) for i in order]
+    hit = np.array([bool(e) for e in errs])
+    depths = [d for d in (50, 100, 200, 500) if d < len(order)] + [len(order)]
+    return {
+        "papers": len(order),
+        "per_100": {str(d): float(100 * hit[:d].mean()) for d in depths},
+        "by_axis": {ax: int(sum(ax in e for e in errs)) for ax in REPLAY_AXES},
+    }
 
 
 def _take(probs: dict, idx: np.ndarray) -> dict:

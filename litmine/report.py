@@ -34,6 +34,25 @@ def _table(model: dict, base: dict) -> list[str]:
     return lines
 
 
+def _replay(name: str, rr: dict | None) -> list[str]:
+    if not rr:
+        return []
+    depths = list(rr["per_100"])
+    return [
+        f"Review-queue replay ({name}, {rr['papers']} papers read in the dashboard's order, "
+        "borderline first, then least confident): corrections per 100 papers read.",
+        "",
+        "| first N papers | " + " | ".join(depths) + " |",
+        "|---|" + "---|" * len(depths),
+        "| corrections per 100 | " + " | ".join(f"{rr['per_100'][d]:.1f}" for d in depths) + " |",
+        "",
+        "Wrong labels by axis (a paper can need several): "
+        + ", ".join(f"{ax} {n}" for ax, n in rr["by_axis"].items())
+        + ".",
+        "",
+    ]
+
+
 def _subsets(report: dict) -> list[str]:
     lines = []
     for name, sub in report.get("subsets", {}).items():
@@ -46,6 +65,7 @@ def _subsets(report: dict) -> list[str]:
             "",
             *_table(sub["model"], sub["baselines"]),
             "",
+            *_replay(f"subset `{name}`", sub.get("review_replay")),
         ]
     return lines
 
@@ -62,6 +82,7 @@ def render_eval(report: dict) -> str:
         "",
         *_table(report["model"], base),
         "",
+        *_replay("all gold", report.get("review_replay")),
         *_subsets(report),
     ]
     lines += ["## Per-label precision and recall (model)", ""]

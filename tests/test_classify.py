@@ -136,6 +136,36 @@ def test_eval_scores_model_and_three_baselines_on_the_same_folds(trained, embedd
     text = md.read_text()
     assert "| post_training | f1 |" in text and "tfidf_linear_svm" in text and "Confusion" in text
     assert f"Subset `random_sample`: {len(part)} papers" in text
+    replay = report["review_replay"]
+    assert replay["papers"] == len(anns) and set(replay["per_100"]) >= {str(len(anns))}
+    assert all(0.0 <= v <= 100.0 for v in replay["per_100"].values())
+    assert "Review-queue replay" in text and "corrections per 100" in text
+
+
+def test_review_replay_counts_corrections_in_queue_order():
+    from litmine.evaluate import review_replay
+    from litmine.taxonomy import Annotation
+
+    def ann(i: int, yes: bool) -> Annotation:
+        return Annotation(arxiv_id=f"2501.{i:05d}", post_training=yes, annotator="t")
+
+    anns = [ann(i, i % 2 == 0) for i in range(120)]
+    p_yes = np.array([0.9 if i % 2 == 0 else 0.1 for i in range(120)])
+    p_yes[[1, 3]] = 0.55, 0.52  # two wrong calls, the least confident ones: read first
+    probs = {"post_training": {"yes": p_yes, "no": 1 - p_yes},
+             "borderline": {"borderline": np.zeros(120)}}  # fmt: skip
+    from litmine.taxonomy import AXES
+
+    for axis in ("provenance", "dominant_role", "contribution", "interface", "roles", "families"):
+        probs[axis] = {lab: np.full(120, 0.0) for lab in AXES[axis].names}
+    probs["provenance"]["off_policy"][:] = probs["dominant_role"]["reshaping"][:] = 1.0
+    probs["contribution"]["method"][:] = 1.0
+    r = review_replay([a if not a.post_training else Annotation(
+        arxiv_id=a.arxiv_id, post_training=True, provenance="off_policy", roles=("reshaping",),
+        dominant_role="reshaping", contribution="method", annotator="t") for a in anns], probs)  # fmt: skip
+    assert r["per_100"]["50"] == pytest.approx(4.0)  # the 2 wrong calls lead the queue
+    assert r["per_100"]["120"] == pytest.approx(100 * 2 / 120)
+    assert r["by_axis"]["post_training"] == 2 and r["by_axis"]["provenance"] == 0
 
 
 def test_ece_of_perfect_and_overconfident_predictions():
