@@ -132,7 +132,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 @command
 def cmd_train(args: argparse.Namespace) -> int:
-    from litmine import store, training
+    from litmine import gate, store, training
 
     with store.connect(_db(args)) as con:
         card = training.train(con, Path(args.out) if args.out else None, embed_model=args.model)
@@ -143,6 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         + ", ".join(f"{a} {v['macro_f1']:.3f}" for a, v in m.items())
         + " (CV macro F1)",
     )
+    _out(args, "train: " + gate.summary(gate.read_card(Path(args.out) if args.out else None)))
     return EXIT_OK
 
 

@@ -248,6 +248,19 @@ def save(gate: Gate, card: dict, out_dir: Path) -> None:
     (out_dir / "GATE_CARD.md").write_text(render_card(card))
 
 
+def summary(card: dict) -> str:
+    """One line on the default cut: its recall cost and the share of random papers it passes."""
+    d = card["default"]
+    r = next(r for r in card["table"] if (r["basis"], r["recall"]) == (d["basis"], d["recall"]))
+    share = (
+        "no random sample"
+        if r["random_pass"] is None
+        else (f"{r['random_pass']:.1%} of the random sample passes")
+    )
+    return (f"gate {card['gate_id']} cut {r['cut']:.4f}: post_training recall cost "
+            f"{100 * r['post_training_recall_cost']:.2f} pt, {share}")  # fmt: skip
+
+
 def render_card(card: dict) -> str:
     """The gate's card as Markdown: what it is, and the cut for each recall target."""
     td = card["training_data"]

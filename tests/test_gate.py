@@ -85,6 +85,7 @@ def test_the_card_keeps_the_cut_and_both_recall_curves(models):
     assert gate.choose_cut(card, 0.995, "found") == pytest.approx(row["cut"], abs=1e-6)
     assert gate.choose_cut(card, 1.0, "gold") == 0.0
     assert f"| found | 0.995 | {row['cut']:.4f} |" in (models / "GATE_CARD.md").read_text()
+    assert gate.summary(card).startswith(f"gate {card['gate_id']} cut {row['cut']:.4f}")
 
 
 def test_cut_keeps_at_least_the_recall_asked_for():
