@@ -29,6 +29,20 @@ def pending(con) -> dict[str, int]:  # noqa: ANN001
     }
 
 
+def _gate_and_pending(con) -> dict:  # noqa: ANN001
+    """The gate's state and each stage's backlog; empty on a database older than the gate."""
+    if store.schema_version(con) < 8:  # read-only: the next write migrates it
+        return {"gate": [], "gate_id": None, "gate_cut": None, "pending": {}}
+    return {
+        "gate": con.execute(
+            "SELECT gate, count(*) FROM gate_state GROUP BY gate ORDER BY gate"
+        ).fetchall(),
+        "gate_id": store.get_meta(con, "current_gate") or None,
+        "gate_cut": store.get_meta(con, "gate_cut"),
+        "pending": pending(con),
+    }
+
+
 def status(db_path: Path) -> dict:
     """A summary of the database, read without taking the write lock when it is busy."""
     if not Path(db_path).exists():
@@ -50,12 +64,7 @@ def status(db_path: Path) -> dict:
                 "(SELECT value FROM meta WHERE key = 'current_model')"
             ),
             "gold_papers": one("SELECT count(*) FROM gold_current"),
-            "gate": con.execute(
-                "SELECT gate, count(*) FROM gate_state GROUP BY gate ORDER BY gate"
-            ).fetchall(),
-            "gate_id": store.get_meta(con, "current_gate") or None,
-            "gate_cut": store.get_meta(con, "gate_cut"),
-            "pending": pending(con),
+            **_gate_and_pending(con),
             "current_model": store.get_meta(con, "current_model"),
             "cursor": store.get_cursor(con, CURSOR),
             "runs": con.execute(
@@ -87,8 +96,8 @@ def render(s: dict) -> str:
             else "off (every paper is embedded)"
         ),
         "still to do   "
-        + ", ".join(f"{stage} {n:,}" for stage, n in s["pending"].items())
-        + (" (run `litmine nightly`)" if any(s["pending"].values()) else ""),
+        + (", ".join(f"{stage} {n:,}" for stage, n in s["pending"].items()) or "unknown")
+        + (" (run `litmine nightly`)" if any(s["pending"].values()) or not s["pending"] else ""),
         f"cursor        {s['cursor'] or 'not set (next crawl starts at the scope start_date)'}",
         "last runs:",
     ]

@@ -219,3 +219,18 @@ def test_the_gates_fast_cue_counts_agree_with_the_spacy_matcher_on_plain_text():
     assert fast.shape == cue_matrix(texts).shape
     np.testing.assert_allclose(fast, cue_matrix(texts))
     assert fast[2].sum() == 0 and fast[0].sum() > 0
+
+
+def test_status_reads_a_database_from_before_the_gate(tmp_path):
+    from litmine import schema
+
+    db = tmp_path / "old.duckdb"
+    with store.connect(db) as con:  # schema 7: no gate tables yet
+        con.execute("DROP VIEW paper_labels")
+        con.execute("DROP VIEW gate_state")
+        con.execute("DROP TABLE gate_scores")
+        con.execute("DELETE FROM schema_migrations WHERE version = 8")
+        con.execute(schema.PAPER_LABELS_V2)
+    s = status.status(db)
+    assert s["schema_version"] == 7 and s["pending"] == {} and s["gate_id"] is None
+    assert "still to do   unknown" in status.render(s)
