@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from litmine import store
+from litmine import schema, store
 from litmine.config import DEFAULT_MODEL_NAME, models_dir
 from litmine.embed import paper_text
 from litmine.errors import LitmineError
@@ -166,25 +166,13 @@ def prediction_frame(
     return pd.DataFrame(recs, columns=list(PRED_COLUMNS))
 
 
-UNPREDICTED = """
-    SELECT p.arxiv_id
-    FROM papers p
-    JOIN embeddings e ON e.arxiv_id = p.arxiv_id AND e.model = ?
-        AND e.content_hash = p.content_hash
-    WHERE NOT EXISTS (
-        SELECT 1 FROM predictions pr
-        WHERE pr.arxiv_id = p.arxiv_id AND pr.model_id = ? AND pr.content_hash = p.content_hash
-    )
-"""
-
-
 def count_missing(con: duckdb.DuckDBPyConnection, model_dir: Path | None = None) -> int:
     """Embedded papers without a prediction from the saved model (0 without a model)."""
     try:
         card = read_card(Path(model_dir) if model_dir else None)
     except LitmineError:
         return 0
-    sql = f"SELECT count(*) FROM ({UNPREDICTED})"
+    sql = f"SELECT count(*) FROM ({schema.UNPREDICTED})"
     return con.execute(sql, [card["embedding_model"], card["model_id"]]).fetchone()[0]
 
 
@@ -201,7 +189,9 @@ def predict_missing(
     store.set_meta(con, "embedding_model", emb_model)
     ids = [
         r[0]
-        for r in con.execute(UNPREDICTED + " ORDER BY p.arxiv_id", [emb_model, model_id]).fetchall()
+        for r in con.execute(
+            schema.UNPREDICTED + " ORDER BY p.arxiv_id", [emb_model, model_id]
+        ).fetchall()
     ]
     if not ids:
         return 0
@@ -227,9 +217,7 @@ def predict_missing(
             model.predict(emb, texts), list(df["arxiv_id"]), list(df["content_hash"]), model_id
         )
         with store.transaction(con):
-            con.register("_pred", frame)
-            con.execute("INSERT OR REPLACE INTO predictions SELECT * FROM _pred")
-            con.unregister("_pred")
+            store.insert_frame(con, "predictions", frame)
         done += len(frame)
         if progress:
             progress(len(frame))

@@ -117,15 +117,17 @@ class Gate:
         self.coef, self.intercept = np.asarray(coef, np.float32), float(intercept)
         self.platt = (float(platt[0]), float(platt[1]))
 
-    def _x(self, texts: list[str]):  # noqa: ANN202
+    def _x(self, docs: list[list[str]]):  # noqa: ANN202
         import scipy.sparse as sp
 
-        docs = [tokens(t) for t in texts]
         cues = sp.csr_matrix(cue_counts(docs) * self.cfg.cue_weight)
         return sp.hstack([self.vectorizer.transform(docs), cues], format="csr")
 
     def logit(self, texts: list[str]) -> np.ndarray:
-        return self._x(texts) @ self.coef + self.intercept
+        return self._logit([tokens(t) for t in texts])
+
+    def _logit(self, docs: list[list[str]]) -> np.ndarray:
+        return self._x(docs) @ self.coef + self.intercept
 
     def prob(self, texts: list[str]) -> np.ndarray:
         """Calibrated P(post-training) for each text."""
@@ -133,14 +135,14 @@ class Gate:
         return 1.0 / (1.0 + np.exp(-(a * self.logit(texts) + b)))
 
 
-def fit(texts: list[str], y: np.ndarray, cfg: GateConfig | None = None) -> Gate:
-    """Fit an uncalibrated gate on labelled texts."""
+def fit(docs: list[list[str]], y: np.ndarray, cfg: GateConfig | None = None) -> Gate:
+    """Fit an uncalibrated gate on labelled token lists (``tokens`` of each text)."""
     from sklearn.linear_model import LogisticRegression
 
     cfg = cfg or GateConfig()
-    vec = _vectorizer(cfg).fit([tokens(t) for t in texts])
+    vec = _vectorizer(cfg).fit(docs)
     gate = Gate(cfg, vec, np.zeros(0), 0.0)
-    lr = LogisticRegression(C=cfg.C, max_iter=3000).fit(gate._x(texts), y)
+    lr = LogisticRegression(C=cfg.C, max_iter=3000).fit(gate._x(docs), y)
     return Gate(cfg, vec, lr.coef_[0], lr.intercept_[0])
 
 
@@ -185,12 +187,13 @@ def train(
     """
     cfg = cfg or GateConfig()
     y = np.asarray(y, bool)
+    docs = [tokens(t) for t in texts]
     logits = np.zeros(len(y))
     for tr, te in split:
-        logits[te] = fit([texts[i] for i in tr], y[tr], cfg).logit([texts[i] for i in te])
+        logits[te] = fit([docs[i] for i in tr], y[tr], cfg)._logit([docs[i] for i in te])
     platt = _platt(logits, y)
     oof = 1.0 / (1.0 + np.exp(-(platt[0] * logits + platt[1])))
-    final = fit(texts, y, cfg)
+    final = fit(docs, y, cfg)
     gate = Gate(cfg, final.vectorizer, final.coef, final.intercept, platt)
     rnd = np.array([a in (random_ids or set()) for a in ids])
     curves = {"gold": np.sort(oof[y]).tolist(), "found": np.sort(oof[y & found]).tolist()}
@@ -401,9 +404,7 @@ def score_missing(
             "content_hash": [r[3] for r in rows], "prob": probs.astype(float),
         })  # fmt: skip
         with store.transaction(con):
-            con.register("_gate", frame)
-            con.execute("INSERT OR REPLACE INTO gate_scores SELECT * FROM _gate")
-            con.unregister("_gate")
+            store.insert_frame(con, "gate_scores", frame)
         done += len(frame)
         if progress:
             progress(len(frame))

@@ -283,6 +283,18 @@ def _m007_gold_probabilities(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(PAPER_LABELS_V2)
 
 
+# Embedded papers (vectors of model ?) without a prediction from model ? for their current text.
+UNPREDICTED = """
+    SELECT p.arxiv_id
+    FROM papers p
+    JOIN embeddings e ON e.arxiv_id = p.arxiv_id AND e.model = ?
+        AND e.content_hash = p.content_hash
+    WHERE NOT EXISTS (
+        SELECT 1 FROM predictions pr
+        WHERE pr.arxiv_id = p.arxiv_id AND pr.model_id = ? AND pr.content_hash = p.content_hash
+    )
+"""
+
 GATE_STATE = """
     CREATE OR REPLACE VIEW gate_state AS
     WITH g AS (
@@ -300,33 +312,44 @@ GATE_STATE = """
     LEFT JOIN gate_scores s ON s.arxiv_id = p.arxiv_id
 """
 
+
+def _rewrite(sql: str, *pairs: tuple[str, str]) -> str:
+    """``sql`` with each (old, new) replaced; an ``old`` that is not there is an error."""
+    for old, new in pairs:
+        if old not in sql:
+            raise AssertionError(f"view rewrite: {old[:60]!r} not found")
+        sql = sql.replace(old, new)
+    return sql
+
+
 # Gold wins; else a paper below the current gate's cut is post_training = no with its gate
 # probability (label_source 'gate'); else the current model's prediction.
-PAPER_LABELS_V3 = (
-    PAPER_LABELS_V2.replace(
+PAPER_LABELS_V3 = _rewrite(
+    PAPER_LABELS_V2,
+    (
         "CASE WHEN g.arxiv_id IS NOT NULL THEN 'gold' ELSE pr.model_id END AS label_source",
         "CASE WHEN g.arxiv_id IS NOT NULL THEN 'gold' WHEN gs.gate = 'gated' THEN 'gate'\n"
         "             ELSE pr.model_id END AS label_source",
-    )
-    .replace(
+    ),
+    (
         "coalesce(g.post_training, pr.post_training) AS post_training",
         "coalesce(g.post_training, CASE WHEN gs.gate = 'gated' THEN false END, pr.post_training)\n"
         "            AS post_training",
-    )
-    .replace(
+    ),
+    (
         "CASE WHEN g.arxiv_id IS NULL THEN pr.post_training_prob\n",
         "CASE WHEN g.arxiv_id IS NULL AND gs.gate = 'gated' THEN gs.gate_prob\n"
         "             WHEN g.arxiv_id IS NULL THEN pr.post_training_prob\n",
-    )
-    .replace(
+    ),
+    (
         "coalesce(g.gold_updated, pr.created) AS labelled_at",
         "coalesce(g.gold_updated, pr.created) AS labelled_at,\n        gs.gate_prob, gs.gate",
-    )
-    .replace(
+    ),
+    (
         "LEFT JOIN predictions pr ON pr.arxiv_id = p.arxiv_id\n",
         "LEFT JOIN gate_state gs ON gs.arxiv_id = p.arxiv_id\n"
         "    LEFT JOIN predictions pr ON pr.arxiv_id = p.arxiv_id AND gs.gate <> 'gated'\n",
-    )
+    ),
 )
 
 

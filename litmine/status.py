@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from litmine import embed, projection, store, text
+from litmine import embed, projection, schema, store, text
 from litmine.config import DEFAULT_MODEL_NAME
 from litmine.ingest import CURSOR
 
@@ -18,13 +18,7 @@ def pending(con) -> dict[str, int]:  # noqa: ANN001
         "gate": one("SELECT count(*) FROM gate_state WHERE gate = 'unscored'"),
         "embed": embed.count_missing(con, model),
         "methods": text.count_missing(con),
-        "classify": one(
-            "SELECT count(*) FROM embeddings e JOIN papers p USING (arxiv_id) "
-            "WHERE e.model = ? AND e.content_hash = p.content_hash AND NOT EXISTS ("
-            "SELECT 1 FROM predictions pr WHERE pr.arxiv_id = e.arxiv_id AND pr.model_id = ? "
-            "AND pr.content_hash = p.content_hash)",
-            [model, current],
-        ),
+        "classify": one(f"SELECT count(*) FROM ({schema.UNPREDICTED})", [model, current]),
         "map": projection.count_missing(con, model),
     }
 

@@ -98,6 +98,24 @@ def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDB
         con.close()
 
 
+def insert_frame(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame,
+    verb: str = "INSERT OR REPLACE",  # noqa: ANN001
+) -> None:
+    """``verb INTO table SELECT * FROM frame`` (a pandas or Arrow frame): one bulk insert.
+
+    Far faster than ``executemany``, which costs about 2 ms a row.
+    """
+    name = f"_frame_{table}"
+    con.register(name, frame)
+    try:
+        con.execute(f"{verb} INTO {table} SELECT * FROM {name}")
+    finally:
+        con.unregister(name)
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Run the block in one transaction: all of it is stored or none of it."""

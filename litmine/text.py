@@ -188,12 +188,8 @@ def extract_missing(
                 "DELETE FROM methods WHERE arxiv_id IN (SELECT unnest(?::VARCHAR[]))",
                 [[r[0] for r in part]],
             )
-            con.register("_names", names)
-            con.register("_seen", seen)
-            con.execute("INSERT OR REPLACE INTO methods SELECT * FROM _names")
-            con.execute("INSERT OR REPLACE INTO text_processed SELECT * FROM _seen")
-            con.unregister("_names")
-            con.unregister("_seen")
+            store.insert_frame(con, "methods", names)
+            store.insert_frame(con, "text_processed", seen)
         if progress:
             progress(len(part))
     return len(rows)
