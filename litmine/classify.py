@@ -96,12 +96,23 @@ def save(model: LabelModel, card: dict, out_dir: Path) -> None:
     (out_dir / "MODEL_CARD.md").write_text(render_card(card))
 
 
-def read_card(model_dir: Path | None = None) -> dict:
-    """The model card of the saved model (cheap: no model is loaded)."""
+def read_card(model_dir: Path | None = None, blended: bool = True) -> dict:
+    """The model card of the saved model (cheap: no model is loaded).
+
+    With a tuned model blended with this classifier (:func:`litmine.tuned.applies`), the card's
+    ``model_id`` is the blend's and ``tuned`` holds the tuned card; ``blended=False`` gives the
+    logistic regression's own card.
+    """
+    from litmine import tuned
+
     path = Path(model_dir or models_dir()) / CARD_FILE
     if not path.exists():
         raise LitmineError(f"no trained model in {path.parent}", hint="run `litmine train`")
-    return json.loads(path.read_text())
+    card = json.loads(path.read_text())
+    extra = tuned.applies(path.parent, card) if blended else None
+    if extra:
+        card = {**card, "model_id": extra["model_id"], "tuned": extra}
+    return card
 
 
 def embedding_model(model_dir: Path | None = None) -> str:
@@ -141,6 +152,23 @@ def load(model_dir: Path | None = None) -> tuple[LabelModel, dict]:
     model.offset_ = state["offset"]
     model.term_weights_ = model._term_weights()
     return model, json.loads(card_path.read_text())
+
+
+def predictor(model_dir: Path | None = None):  # noqa: ANN201
+    """What labels papers: the blend of the classifier with its tuned heads, or the classifier."""
+    from litmine import tuned
+
+    model_dir = Path(model_dir or models_dir())
+    model, _ = load(model_dir)
+    card = read_card(model_dir)
+    return tuned.Blended(model, _tuned(model_dir)) if "tuned" in card else model
+
+
+@lru_cache(maxsize=2)
+def _tuned(model_dir: Path):  # noqa: ANN202 - one ONNX session per process
+    from litmine import tuned
+
+    return tuned.TunedModel(model_dir)
 
 
 PRED_COLUMNS = (
@@ -195,7 +223,7 @@ def predict_missing(
     ]
     if not ids:
         return 0
-    model, _ = load(Path(model_dir) if model_dir else None)
+    model = predictor(Path(model_dir) if model_dir else None)
     run_id = store.start_run(con, "classify", params=model_id)
     # Chunks are fetched by id: the missing set is computed once, not again for every chunk.
     by_id = """

@@ -11,14 +11,13 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
-from sklearn.svm import LinearSVC
 
-from litmine.model import LABELS, MULTI, SINGLE, LabelModel, TrainConfig, targets
-from litmine.taxonomy import AXES, Annotation
-from litmine.text import CUE_GROUPS, cue_matrix
+from litmine.baselines import keyword_probs, label_vectors, svm_fold, zero_shot_probs
+from litmine.model import MULTI, SINGLE, LabelModel, TrainConfig, targets
+from litmine.taxonomy import Annotation
+from litmine.text import cue_matrix
 
 log = logging.getLogger(__name__)
 AXES_ORDER = (*SINGLE, *MULTI)
@@ -61,7 +60,7 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
     p = np.stack([probs[lab] for lab in labels], axis=1)
     if axis in MULTI and len(labels) == 1:  # a flag: score its positive class
         yt, pp = np.asarray(y_true, int).ravel(), p.ravel()
-        yp = (pp >= threshold).astype(int)
+        yp = (pp >= _cuts(threshold, labels, len(yt))[:, 0]).astype(int)
         prec, rec, f1, sup = precision_recall_fscore_support(yt, yp, labels=[1], zero_division=0)
         f = float(f1[0])
         return {
@@ -80,7 +79,7 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
         }
     if axis in MULTI:
         yt = np.asarray(y_true, int)
-        yp = (p >= 0.5).astype(int)
+        yp = (p >= _cuts(threshold, labels, len(yt))).astype(int)
         prec, rec, f1, sup = precision_recall_fscore_support(yt, yp, zero_division=0)
         return {
             "n": int(len(yt)),
@@ -92,7 +91,8 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
     yt = np.asarray(y_true, dtype=object)
     yp = np.array(labels, dtype=object)[p.argmax(1)]
     if axis == "post_training":  # the model's own cut on P(yes) (0.5: the argmax)
-        yp = np.where(probs["yes"] >= threshold, "yes", "no").astype(object)
+        yp = np.where(probs["yes"] >= _cuts(threshold, ["yes"], len(yt))[:, 0], "yes", "no")
+        yp = yp.astype(object)
     prec, rec, f1, sup = precision_recall_fscore_support(yt, yp, labels=labels, zero_division=0)
     out = {
         "n": int(len(yt)),
@@ -108,6 +108,15 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
     return out
 
 
+def _cuts(threshold, labels: list[str], n: int) -> np.ndarray:  # noqa: ANN001
+    """Cuts as an [n, labels] array from one number, {label: number} or {label: per-row array}."""
+    if not isinstance(threshold, dict):
+        return np.full((n, len(labels)), float(threshold))
+    return np.stack(
+        [np.broadcast_to(np.asarray(threshold.get(lab, 0.5), float), (n,)) for lab in labels], 1
+    )
+
+
 def _truth(anns: list[Annotation]) -> dict:
     return {axis: targets(anns, axis) for axis in AXES_ORDER}
 
@@ -117,125 +126,11 @@ def score(anns: list[Annotation], probs: dict, thresholds: dict | None = None) -
     out = {}
     for axis, (mask, y) in _truth(anns).items():
         sub = {lab: v[mask] for lab, v in probs[axis].items()}
-        out[axis] = axis_metrics(axis, y[mask], sub, (thresholds or {}).get(axis, 0.5))
+        cut = (thresholds or {}).get(axis, 0.5)
+        if isinstance(cut, dict):  # per-row cuts are masked with their rows
+            cut = {lab: v[mask] if np.ndim(v) else v for lab, v in cut.items()}
+        out[axis] = axis_metrics(axis, y[mask], sub, cut)
     return out
-
-
-# --- baselines -------------------------------------------------------------------------------
-
-
-def keyword_probs(texts: list[str]) -> dict:
-    """Rules on codebook cue phrases (0/1 'probabilities')."""
-    cues = cue_matrix(texts) > 0
-    c = {g: cues[:, j] for j, g in enumerate(CUE_GROUPS)}
-    fam = (
-        "sft",
-        "offline_preference",
-        "online_preference",
-        "offline_filtering",
-        "rl_rewards",
-        "process_verifier",
-        "self_improvement",
-        "offpolicy_distillation",
-        "onpolicy_distillation",
-        "hybrid_pipeline",
-    )
-    any_method = np.any([c[f] for f in fam], axis=0)
-    pt = c["llm"] & (c["post_training"] | any_method) & ~c["negative"]
-    on = c["rl_rewards"] | c["online_preference"] | c["on_policy"] | c["self_improvement"]
-    off = c["sft"] | c["offline_preference"] | c["offpolicy_distillation"] | c["off_policy"]
-    prov = np.where(
-        on & off, "mixed", np.where(on, "on_policy", np.where(off, "off_policy", "unspecified"))
-    )
-    dom = np.where(
-        c["consolidation"] | c["offpolicy_distillation"],
-        "consolidation",
-        np.where(c["expansion"], "expansion", "reshaping"),
-    )
-    contrib = np.select(
-        [c["survey"], c["benchmark"], c["data"], c["system"], c["analysis"]],
-        ["survey", "benchmark", "data", "system", "analysis"],
-        "method",
-    )
-    onehot = lambda v, axis: {lab: (v == lab).astype(float) for lab in LABELS[axis]}  # noqa: E731
-    iface = {
-        "token_targets": c["sft"],
-        "preferences": c["preferences"] | c["offline_preference"],
-        "rewards": c["rl_rewards"],
-        "process_feedback": c["process_verifier"],
-        "teacher_targets": c["offpolicy_distillation"] | c["onpolicy_distillation"],
-    }
-    roles = {
-        "expansion": c["expansion"],
-        "reshaping": ~c["consolidation"] | c["reshaping"],
-        "consolidation": c["consolidation"] | c["offpolicy_distillation"],
-    }
-    return {
-        "post_training": {"yes": pt.astype(float), "no": (~pt).astype(float)},
-        "provenance": onehot(prov, "provenance"),
-        "dominant_role": onehot(dom, "dominant_role"),
-        "contribution": onehot(contrib, "contribution"),
-        "interface": {k: v.astype(float) for k, v in iface.items()},
-        "roles": {k: v.astype(float) for k, v in roles.items()},
-        "families": {f: c[f].astype(float) for f in fam},
-        "borderline": {"borderline": np.zeros(len(texts))},
-    }
-
-
-def svm_fold(tr_texts, te_texts, anns_tr: list[Annotation]) -> dict:
-    """tf-idf + linear SVM per axis (one-vs-rest for multi-label); hard 0/1 outputs."""
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    xtr, xte = vec.fit_transform(tr_texts), vec.transform(te_texts)
-    out = {}
-    for axis in AXES_ORDER:
-        mask, y = targets(anns_tr, axis)
-        if axis in MULTI:
-            out[axis] = {}
-            for j, lab in enumerate(LABELS[axis]):
-                yy = y[mask, j]
-                pred = (
-                    LinearSVC(C=0.5, class_weight="balanced").fit(xtr[mask], yy).predict(xte)
-                    if len(set(yy)) > 1
-                    else np.full(xte.shape[0], yy[0] if len(yy) else 0)
-                )
-                out[axis][lab] = pred.astype(float)
-        else:
-            keep = mask & (y != "")
-            classes = np.unique(y[keep])
-            pred = (
-                LinearSVC(C=0.5, class_weight="balanced").fit(xtr[keep], y[keep]).predict(xte)
-                if len(classes) > 1
-                else np.full(xte.shape[0], classes[0] if len(classes) else "", dtype=object)
-            )
-            out[axis] = {lab: (pred == lab).astype(float) for lab in LABELS[axis]}
-    return out
-
-
-def zero_shot_probs(emb: np.ndarray, label_vecs: dict) -> dict:
-    """Cosine similarity between paper and label-description embeddings, softmaxed per axis."""
-    out = {}
-    for axis in AXES_ORDER:
-        names = LABELS[axis]
-        if axis == "borderline":
-            out[axis] = {"borderline": np.zeros(len(emb))}
-            continue
-        sims = emb @ np.stack([label_vecs[(axis, n)] for n in names]).T
-        e = np.exp((sims - sims.max(1, keepdims=True)) * 20)
-        p = e / e.sum(1, keepdims=True)
-        if axis in MULTI:  # labels within 0.02 cosine of the best one
-            p = (sims >= sims.max(1, keepdims=True) - 0.02).astype(float)
-        out[axis] = {n: p[:, j] for j, n in enumerate(names)}
-    return out
-
-
-def label_vectors(embedder) -> dict:  # noqa: ANN001
-    keys, texts = [], []
-    for axis in AXES_ORDER:
-        ax = AXES.get(axis)
-        for n in LABELS[axis]:
-            keys.append((axis, n))
-            texts.append(f"{n.replace('_', ' ')}: {ax.labels[n]}" if ax else n)
-    return dict(zip(keys, embedder.encode(texts), strict=True))
 
 
 def _stitch(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
@@ -245,6 +140,18 @@ def _stitch(parts: list[tuple[np.ndarray, dict]], n: int) -> dict:
             for lab, v in d.items():
                 out.setdefault(axis, {}).setdefault(lab, np.zeros(n))[idx] = v
     return out
+
+
+def fold_split(anns: list[Annotation], folds: int = 5, seed: int = 13) -> list:
+    """Stratified folds (by post_training and first family) shared by every model's CV."""
+    strata = [
+        a.families[0] if a.post_training and a.families else str(a.post_training) for a in anns
+    ]
+    counts = {s: strata.count(s) for s in set(strata)}
+    strata = [s if counts[s] >= folds else "rare" for s in strata]
+    return list(
+        StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(anns)), strata)
+    )
 
 
 def cross_validate(
@@ -258,20 +165,23 @@ def cross_validate(
     seed: int = 13,
     subsets: dict[str, set[str]] | None = None,
     oof: dict | None = None,
+    split: list | None = None,
+    tuned_logits: np.ndarray | None = None,
 ) -> dict:
     """Out-of-fold metrics for the model (and baselines) on the same stratified folds.
 
     ``subsets`` names groups of gold ids (e.g. the random sample drawn at natural prevalence)
     that are scored again on their own, from the same out-of-fold predictions. A dict passed
     as ``oof`` receives the folds (``split``) and the model's out-of-fold ``probs``.
+
+    With the fine-tuned heads' out-of-fold ``tuned_logits`` (on these folds), the model scored
+    is their blend with the logistic regression (fitted nested, on the other folds' rows, with
+    the post_training cut chosen on the ``random_sample`` subset), and the logistic regression
+    and the tuned heads alone are reported as baselines.
     """
     n = len(anns)
-    strata = [
-        a.families[0] if a.post_training and a.families else str(a.post_training) for a in anns
-    ]
-    counts = {s: strata.count(s) for s in set(strata)}
-    strata = [s if counts[s] >= folds else "rare" for s in strata]
-    split = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(n), strata))
+    split = split or fold_split(anns, folds, seed)
+    folds = len(split)
     model_parts, svm_parts = [], []
     cues = cue_matrix(texts)
     for k, (tr, te) in enumerate(split):
@@ -290,8 +200,19 @@ def cross_validate(
     cfg = config or TrainConfig()
     cut = {"borderline": cfg.borderline_threshold, "post_training": cfg.gate}
     methods = {"model": (_stitch(model_parts, n), cut)}
+    replay_cuts = None
+    if tuned_logits is not None:
+        from litmine.calibration import nested
+
+        ids = (subsets or {}).get("random_sample", set())
+        natural = np.array([a.arxiv_id in ids for a in anns], dtype=bool)
+        lr = methods.pop("model")
+        tuned, blend = nested(tuned_logits, lr[0], anns, split, natural)
+        methods = {"model": blend, "logistic_regression": lr, "tuned_alone": tuned}
+        replay_cuts = blend[1]
     if oof is not None:
         oof.update(split=split, probs=methods["model"][0])
+        oof["lr_probs"] = methods.get("logistic_regression", methods["model"])[0]
     if baselines:
         from litmine.embed import load_embedder
 
@@ -300,21 +221,23 @@ def cross_validate(
         methods["tfidf_linear_svm"] = (_stitch(svm_parts, n), None)
         methods["zero_shot_similarity"] = (zero_shot_probs(emb, vecs), None)
     report = {"folds": folds, "papers": n, "model": score(anns, *methods["model"])}
-    report["review_replay"] = review_replay(anns, methods["model"][0], config)
-    if baselines:
+    report["review_replay"] = review_replay(anns, methods["model"][0], config, replay_cuts)
+    if len(methods) > 1:
         report["baselines"] = {k: score(anns, *v) for k, v in methods.items() if k != "model"}
     for name, ids in (subsets or {}).items():
         idx = np.array([i for i, a in enumerate(anns) if a.arxiv_id in ids], dtype=int)
         if not len(idx):
             continue
         sub = [anns[i] for i in idx]
-        scored = {k: score(sub, _take(p, idx), c) for k, (p, c) in methods.items()}
+        scored = {k: score(sub, _take(p, idx), _take_cuts(c, idx)) for k, (p, c) in methods.items()}
         report.setdefault("subsets", {})[name] = {
             "papers": len(idx),
             "post_training": int(sum(a.post_training for a in sub)),
             "model": scored.pop("model"),
             "baselines": scored,
-            "review_replay": review_replay(sub, _take(methods["model"][0], idx), config),
+            "review_replay": review_replay(
+                sub, _take(methods["model"][0], idx), config, _take_cuts(replay_cuts, idx)
+            ),
         }
     return report
 
@@ -323,7 +246,9 @@ REPLAY_AXES = ("post_training", "provenance", "dominant_role", "contribution", "
                "roles", "families")  # fmt: skip
 
 
-def review_replay(anns: list[Annotation], probs: dict, config: TrainConfig | None = None) -> dict:
+def review_replay(
+    anns: list[Annotation], probs: dict, config: TrainConfig | None = None, cuts: dict | None = None
+) -> dict:
     """Replay the review queue on out-of-fold predictions (as ASReview's simulation mode does).
 
     The queue is read as the dashboard orders it: borderline calls first, then by the least
@@ -331,7 +256,7 @@ def review_replay(anns: list[Annotation], probs: dict, config: TrainConfig | Non
     differs from its gold label. Returns corrections per 100 papers read, at several depths.
     """
     model = LabelModel(config)
-    rows = [model.decide(probs, i) for i in range(len(anns))]
+    rows = [model.decide(probs, i, _take_cuts(cuts, i)) for i in range(len(anns))]
 
     def confidence(r: dict) -> float:
         if not r["post_training"]:
@@ -364,6 +289,14 @@ def review_replay(anns: list[Annotation], probs: dict, config: TrainConfig | Non
 
 def _take(probs: dict, idx: np.ndarray) -> dict:
     return {axis: {lab: v[idx] for lab, v in d.items()} for axis, d in probs.items()}
+
+
+def _take_cuts(cuts: dict | None, idx):  # noqa: ANN001, ANN202
+    """Per-row cuts ({axis: {label: array}}) at ``idx``; scalar cuts as they are."""
+    if not cuts:
+        return cuts
+    return {a: ({k: (v[idx] if np.ndim(v) else v) for k, v in d.items()}
+                if isinstance(d, dict) else d) for a, d in cuts.items()}  # fmt: skip
 
 
 def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:

@@ -299,14 +299,9 @@ def _fmt(v: object) -> str:
 def _metrics_table(metrics: dict) -> list[str]:
     """Axis rows by scalar-metric columns (nested per-label details are left to the model card)."""
     per_axis = {k: v for k, v in metrics.items() if isinstance(v, dict)}
-    cols = list(
-        dict.fromkeys(
-            k
-            for m in per_axis.values()
-            for k, v in m.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        )
-    )
+    scalar = (int, float)
+    cols = [*dict.fromkeys(k for m in per_axis.values() for k, v in m.items()
+                           if isinstance(v, scalar) and not isinstance(v, bool))]  # fmt: skip
     if not cols:
         return ["The model card lists no per-axis metrics."]
     lines = ["| axis | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
@@ -326,6 +321,14 @@ def _model_card_section(path: Path) -> list[str]:
         return [f"The model card at `{path.name}` could not be read ({exc})."]
     if not isinstance(card, dict):
         return [f"The model card at `{path.name}` is not a JSON object."]
+    tuned = path.with_name("tuned_card.json")  # the blend with fine-tuned heads labels rows
+    tuned = json.loads(tuned.read_text(encoding="utf-8")) if tuned.is_file() else {}
+    if tuned.get("lr_model_id") == card.get("model_id") and "metrics" in tuned:
+        card = {
+            **card,
+            "model_id": tuned["model_id"],
+            "metrics": tuned["metrics"]["blend"]["all_gold"],
+        }
     head = [
         f"- {k}: {card[k]}"
         for k in ("model_id", "embedding_model", "taxonomy_version", "cv_folds")

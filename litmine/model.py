@@ -20,14 +20,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from litmine.features import FeatureConfig, assemble, make_vectorizer, tfidf_offset
-from litmine.taxonomy import AXES, MULTI_AXES, Annotation
+from litmine.labelspace import LABELS, MULTI, SINGLE, targets
+from litmine.taxonomy import Annotation
 from litmine.text import CUE_GROUPS, cue_matrix, nlp
 
 log = logging.getLogger(__name__)
-
-SINGLE = ("post_training", "provenance", "dominant_role", "contribution")
-MULTI = (*MULTI_AXES, "borderline")  # borderline is learned as a one-label multi axis
-LABELS = {**{a: AXES[a].names for a in AXES}, "borderline": ("borderline",)}
 
 
 @dataclass(frozen=True)
@@ -42,24 +39,6 @@ class TrainConfig:
     borderline_threshold: float = 0.25
     seed: int = 0
     features: FeatureConfig = field(default_factory=FeatureConfig)
-
-
-def targets(anns: list[Annotation], axis: str) -> tuple[np.ndarray, np.ndarray]:
-    """(row mask, y) for an axis: dependent axes use post-training papers only."""
-    if axis == "post_training":
-        return np.ones(len(anns), bool), np.array(
-            ["yes" if a.post_training else "no" for a in anns]
-        )
-    mask = np.array([a.post_training for a in anns])
-    if axis in MULTI:
-        labels = LABELS[axis]
-        vals = [((a.borderline,) if axis == "borderline" else getattr(a, axis)) for a in anns]
-        y = np.array(
-            [[(lab in v) if axis != "borderline" else bool(v[0]) for lab in labels] for v in vals],
-            dtype=int,
-        )
-        return mask, y
-    return mask, np.array([getattr(a, axis) or "" for a in anns], dtype=object)
 
 
 def _calibrated(cfg: TrainConfig, y: np.ndarray) -> CalibratedClassifierCV | None:
@@ -167,11 +146,20 @@ class LabelModel:
                 )
         return out
 
-    def decide(self, probs: dict, i: int) -> dict:
-        """Labels of paper ``i`` from its probabilities (gated by post_training)."""
-        cfg = self.config
+    def decide(self, probs: dict, i: int, cuts: dict | None = None) -> dict:
+        """Labels of paper ``i`` from its probabilities (gated by post_training).
+
+        ``cuts`` ({axis: {label: threshold}}, e.g. from the tuned model's card) overrides the
+        configured cuts label by label.
+        """
+        cfg, cuts = self.config, cuts or {}
+
+        def cut(axis: str, label: str, default: float) -> float:
+            return float(cuts.get(axis, {}).get(label, default))
+
         pt = float(probs["post_training"]["yes"][i])
-        res: dict = {"post_training": pt >= cfg.gate, "post_training_prob": pt}
+        res: dict = {"post_training": pt >= cut("post_training", "yes", cfg.gate)}
+        res["post_training_prob"] = pt
         if not res["post_training"]:
             return res
         for axis in ("provenance", "dominant_role", "contribution"):
@@ -179,16 +167,25 @@ class LabelModel:
             res[axis], res[f"{axis}_prob"] = label, float(probs[axis][label][i])
         for axis in ("interface", "roles", "families"):
             ps = {lab: round(float(probs[axis][lab][i]), 4) for lab in LABELS[axis]}
-            res[axis] = [lab for lab in LABELS[axis] if ps[lab] >= cfg.threshold]
+            res[axis] = [lab for lab in LABELS[axis] if ps[lab] >= cut(axis, lab, cfg.threshold)]
             res[f"{axis}_probs"] = ps
         if res["dominant_role"] not in res["roles"]:
             res["roles"] = sorted({*res["roles"], res["dominant_role"]}, key=LABELS["roles"].index)
-        res["borderline"] = bool(probs["borderline"]["borderline"][i] >= cfg.borderline_threshold)
+        flag = cut("borderline", "borderline", cfg.borderline_threshold)
+        res["borderline"] = bool(probs["borderline"]["borderline"][i] >= flag)
         return res
 
-    def predict(self, emb: np.ndarray, texts: list[str], evidence: bool = True) -> list[dict]:
-        probs = self.predict_proba(emb, texts)
-        rows = [self.decide(probs, i) for i in range(len(texts))]
+    def predict(
+        self,
+        emb: np.ndarray,
+        texts: list[str],
+        evidence: bool = True,
+        probs: dict | None = None,
+        cuts: dict | None = None,
+    ) -> list[dict]:
+        """Decided labels per paper (from ``probs`` when given, e.g. a blend with this model's)."""
+        probs = self.predict_proba(emb, texts) if probs is None else probs
+        rows = [self.decide(probs, i, cuts) for i in range(len(texts))]
         if evidence:
             for row, ev in zip(rows, self.evidence(texts, rows), strict=True):
                 row["evidence"] = ev

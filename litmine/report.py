@@ -78,7 +78,8 @@ def render_eval(report: dict) -> str:
         f"Stratified {report['folds']}-fold cross-validation on {report['papers']} gold papers "
         "(`litmine eval`). Dependent axes are scored on the gold post-training papers. Every "
         "method is scored on the same folds. ECE: expected calibration error, 10 bins."
-        + (f" Embeddings: `{report['embedding_model']}`." if report.get("embedding_model") else ""),
+        + (f" Embeddings: `{report['embedding_model']}`." if report.get("embedding_model") else "")
+        + (f" Model: `{report['model_name']}`." if report.get("model_name") else ""),
         "",
         *_table(report["model"], base),
         "",

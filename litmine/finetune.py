@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from labelspace import HEAD_AXES, layout, target_arrays
 from torch import nn
 
+from litmine.labelspace import HEAD_AXES, layout, target_arrays
 from litmine.taxonomy import Annotation
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class TuneConfig:
     """Hyper-parameters of one fine-tuning run (round-trips through the model card)."""
 
     top_layers: int = 1
-    epochs: int = 4
+    epochs: int = 3
     batch_size: int = 16
     lr_layers: float = 1e-4
     lr_heads: float = 2e-3
@@ -158,6 +158,23 @@ class LowerStates:
             h[r, :n] = torch.from_numpy(self.states[i].astype(np.float32))
             m[r, :n] = 1.0
         return h, m
+
+
+def save_states(states: LowerStates, path: Path) -> None:
+    """The cached states as one float16 block plus offsets (``np.savez``, no pickle)."""
+    lengths = np.array([len(s) for s in states.states], dtype=np.int64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, lengths=lengths, block=np.concatenate(states.states))
+    tmp.replace(path)
+
+
+def load_states(path: Path) -> LowerStates:
+    with np.load(path, allow_pickle=False) as z:
+        block, ends = z["block"], np.cumsum(z["lengths"])
+    return LowerStates(
+        [block[e - n : e] for e, n in zip(ends, np.diff(ends, prepend=0), strict=True)]
+    )
 
 
 def lower_states(
@@ -299,7 +316,7 @@ def fit(
             opt.step()
             sched.step()
             seen += len(idx)
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             if progress:
                 progress(len(idx))
         log.info(

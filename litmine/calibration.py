@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from labelspace import HEAD_AXES, LABELS, layout, target_arrays
 
+from litmine.labelspace import HEAD_AXES, LABELS, layout, target_arrays
 from litmine.taxonomy import Annotation
 
 STAGE2_INPUTS = ("provenance", "families", "interface", "roles")
@@ -144,3 +144,126 @@ def probabilities(logits: np.ndarray, cal: dict, use_stage2: bool = True) -> dic
         p = _softmax(x @ np.asarray(s2["coef"]).T + np.asarray(s2["intercept"]))
         out["provenance"] = {lab: p[:, k] for k, lab in enumerate(LABELS["provenance"])}
     return out
+
+
+# --- the blend of the fine-tuned heads with the logistic regression ----------------------------
+
+
+def _log(p: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(p, 1e-4, 1.0))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def _stack_single(lr: dict, ft: dict, axis: str) -> np.ndarray:
+    return np.stack([_log(m[axis][lab]) for m in (lr, ft) for lab in LABELS[axis]], axis=1)
+
+
+def fit_blend(
+    lr: dict, ft: dict, anns: Sequence[Annotation], natural: np.ndarray | None = None
+) -> dict:
+    """A stacker per label over the two models' calibrated probabilities, plus decision cuts.
+
+    One-label axes: a multinomial logistic regression on both models' log-probabilities; each
+    multi-label axis label: a logistic regression on the two logits. The post_training cut is the
+    F1-optimal one on the ``natural`` rows (the random sample, at the crawl's prevalence) when
+    they hold enough positives, the other cuts are F1-optimal on all gold rows of their axis.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    tgt = target_arrays(anns)
+    params: dict = {"single": {}, "multi": {}, "thresholds": {}}
+    for axis in HEAD_AXES.single:
+        mask, y = tgt[axis]
+        keep = mask & (y >= 0)
+        x = _stack_single(lr, ft, axis)
+        k = len(LABELS[axis])
+        coef, icpt = np.zeros((k, x.shape[1])), np.full(k, -30.0)
+        classes = np.unique(y[keep])
+        if len(classes) == 1:
+            icpt[classes[0]] = 0.0
+        else:
+            m = LogisticRegression(C=1.0, max_iter=2000).fit(x[keep], y[keep])
+            if len(classes) == 2:  # one row of weights: the log-odds of the second class
+                coef[m.classes_[1]], icpt[m.classes_[0]], icpt[m.classes_[1]] = (
+                    m.coef_[0], 0.0, m.intercept_[0],
+                )  # fmt: skip
+            else:
+                coef[m.classes_], icpt[m.classes_] = m.coef_, m.intercept_
+        params["single"][axis] = {"coef": coef.tolist(), "intercept": icpt.tolist()}
+    for axis in HEAD_AXES.multi:
+        mask, y = tgt[axis]
+        params["multi"][axis] = {}
+        for j, lab in enumerate(LABELS[axis]):
+            x = np.stack([_logit(lr[axis][lab]), _logit(ft[axis][lab])], axis=1)[mask]
+            if len(np.unique(y[mask, j])) < 2:
+                params["multi"][axis][lab] = [0.5, 0.5, 0.0]
+                continue
+            m = LogisticRegression(C=1.0, max_iter=1000).fit(x, y[mask, j])
+            params["multi"][axis][lab] = [*map(float, m.coef_[0]), float(m.intercept_[0])]
+    probs = blend(lr, ft, params)
+    mask, y = tgt["post_training"]
+    yes = (y == LABELS["post_training"].index("yes")).astype(int)
+    rows = natural if natural is not None and yes[natural].sum() >= 30 else np.ones(len(y), bool)
+    params["thresholds"]["post_training"] = {
+        "yes": best_threshold(probs["post_training"]["yes"][rows], yes[rows])
+    }
+    for axis in HEAD_AXES.multi:
+        mask, y = tgt[axis]
+        params["thresholds"][axis] = {
+            lab: best_threshold(probs[axis][lab][mask], y[mask, j])
+            for j, lab in enumerate(LABELS[axis])
+        }
+    return params
+
+
+def blend(lr: dict, ft: dict, params: dict) -> dict:
+    """Axis -> {label: blended probability} from both models' probabilities and the stacker."""
+    out: dict = {}
+    for axis in HEAD_AXES.single:
+        s = params["single"][axis]
+        p = _softmax(_stack_single(lr, ft, axis) @ np.asarray(s["coef"]).T + s["intercept"])
+        out[axis] = {lab: p[:, k] for k, lab in enumerate(LABELS[axis])}
+    for axis in HEAD_AXES.multi:
+        out[axis] = {}
+        for lab in LABELS[axis]:
+            a, b, c = params["multi"][axis][lab]
+            out[axis][lab] = _sigmoid(a * _logit(lr[axis][lab]) + b * _logit(ft[axis][lab]) + c)
+    return out
+
+
+def _take(probs: dict, idx: np.ndarray) -> dict:
+    return {ax: {lab: v[idx] for lab, v in d.items()} for ax, d in probs.items()}
+
+
+def _put(out: dict, idx: np.ndarray, probs: dict, n: int) -> None:
+    for ax, d in probs.items():
+        for lab, v in d.items():
+            out.setdefault(ax, {}).setdefault(lab, np.full(n, np.nan))[idx] = v
+
+
+def nested(oof_logits: np.ndarray, lr_probs: dict, anns: list, split: list, natural: np.ndarray):  # noqa: ANN201
+    """Out-of-fold probabilities and per-row cuts of the tuned heads alone and of the blend.
+
+    Everything fitted (temperatures, Platt scales, stacker, cuts) is fitted on the other folds'
+    rows only, so each fold's scores are honest: ``((tuned, cuts), (blend, cuts))``.
+    """
+    n = len(anns)
+    ft, ft_cuts, bl, bl_cuts = {}, {}, {}, {}
+    for tr, te in split:
+        sub = [anns[i] for i in tr]
+        cal = fit(oof_logits[tr], sub, stage2=False)
+        probs = probabilities(oof_logits, cal, use_stage2=False)
+        _put(ft, te, _take(probs, te), n)
+        _put(ft_cuts, te, _rows(cal["thresholds"], len(te)), n)
+        params = fit_blend(_take(lr_probs, tr), _take(probs, tr), sub, natural[tr])
+        _put(bl, te, blend(_take(lr_probs, te), _take(probs, te), params), n)
+        _put(bl_cuts, te, _rows(params["thresholds"], len(te)), n)
+    return (ft, ft_cuts), (bl, bl_cuts)
+
+
+def _rows(cuts: dict, n: int) -> dict:
+    return {a: {k: np.full(n, t) for k, t in d.items()} for a, d in cuts.items()}
