@@ -73,6 +73,40 @@ def best_threshold(p: np.ndarray, y: np.ndarray) -> float:
     return float(grid[int(np.argmax(f1))])
 
 
+ARGMAX_AXES = ("provenance", "dominant_role", "contribution")  # decided by a weighted argmax
+
+
+def best_weights(p: np.ndarray, y: np.ndarray) -> list[float]:
+    """Per-class multipliers of a one-label axis's probabilities before the argmax.
+
+    Calibrated probabilities favour the frequent classes; macro-F1 weighs every class alike.
+    The weights are (n / n_c) ** beta, beta in 0-1 chosen for macro-F1 on these rows (beta 0
+    is the plain argmax), so the probabilities themselves stay calibrated.
+    """
+    from sklearn.metrics import f1_score
+
+    k = p.shape[1]
+    counts = np.bincount(y, minlength=k) + 1.0
+    best, out = -1.0, np.ones(k)
+    for beta in (0.0, 0.25, 0.5, 0.75, 1.0):
+        w = (counts.sum() / counts) ** beta
+        w = w / w.max()
+        f = f1_score(y, (p * w).argmax(1), average="macro", labels=list(range(k)), zero_division=0)
+        if f > best + 1e-9:
+            best, out = f, w
+    return [float(v) for v in out]
+
+
+def _argmax_cuts(probs: dict, tgt: dict) -> dict:
+    out = {}
+    for axis in ARGMAX_AXES:
+        mask, y = tgt[axis]
+        keep = mask & (y >= 0)
+        p = np.stack([probs[axis][lab] for lab in LABELS[axis]], 1)[keep]
+        out[axis] = dict(zip(LABELS[axis], best_weights(p, y[keep]), strict=True))
+    return out
+
+
 def fit(logits: np.ndarray, anns: Sequence[Annotation], stage2: bool = True) -> dict:
     """Calibration parameters and thresholds from out-of-fold ``logits`` of ``anns``."""
     tgt = target_arrays(anns)
@@ -101,6 +135,7 @@ def fit(logits: np.ndarray, anns: Sequence[Annotation], stage2: bool = True) -> 
         }
     if stage2:
         cal["stage2"] = fit_stage2(probs, anns)
+    cal["thresholds"].update(_argmax_cuts(probabilities(logits, cal, stage2), tgt))
     return cal
 
 
@@ -162,15 +197,14 @@ def _stack_single(lr: dict, ft: dict, axis: str) -> np.ndarray:
     return np.stack([_log(m[axis][lab]) for m in (lr, ft) for lab in LABELS[axis]], axis=1)
 
 
-def fit_blend(
-    lr: dict, ft: dict, anns: Sequence[Annotation], natural: np.ndarray | None = None
-) -> dict:
+def fit_blend(lr: dict, ft: dict, anns: Sequence[Annotation]) -> dict:
     """A stacker per label over the two models' calibrated probabilities, plus decision cuts.
 
     One-label axes: a multinomial logistic regression on both models' log-probabilities; each
-    multi-label axis label: a logistic regression on the two logits. The post_training cut is the
-    F1-optimal one on the ``natural`` rows (the random sample, at the crawl's prevalence) when
-    they hold enough positives, the other cuts are F1-optimal on all gold rows of their axis.
+    multi-label axis label: a logistic regression on the two logits. The cuts of post_training
+    and of the multi-label axes are F1-optimal on all gold rows of their axis (choosing the
+    post_training cut on the random-sample rows alone scored lower, nested: 0.739 against
+    0.752 on four folds), and the one-label axes get argmax weights (:func:`best_weights`).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -207,9 +241,8 @@ def fit_blend(
     probs = blend(lr, ft, params)
     mask, y = tgt["post_training"]
     yes = (y == LABELS["post_training"].index("yes")).astype(int)
-    rows = natural if natural is not None and yes[natural].sum() >= 30 else np.ones(len(y), bool)
     params["thresholds"]["post_training"] = {
-        "yes": best_threshold(probs["post_training"]["yes"][rows], yes[rows])
+        "yes": best_threshold(probs["post_training"]["yes"], yes)
     }
     for axis in HEAD_AXES.multi:
         mask, y = tgt[axis]
@@ -217,6 +250,7 @@ def fit_blend(
             lab: best_threshold(probs[axis][lab][mask], y[mask, j])
             for j, lab in enumerate(LABELS[axis])
         }
+    params["thresholds"].update(_argmax_cuts(probs, tgt))
     return params
 
 
@@ -245,7 +279,7 @@ def _put(out: dict, idx: np.ndarray, probs: dict, n: int) -> None:
             out.setdefault(ax, {}).setdefault(lab, np.full(n, np.nan))[idx] = v
 
 
-def nested(oof_logits: np.ndarray, lr_probs: dict, anns: list, split: list, natural: np.ndarray):  # noqa: ANN201
+def nested(oof_logits: np.ndarray, lr_probs: dict, anns: list, split: list):  # noqa: ANN201
     """Out-of-fold probabilities and per-row cuts of the tuned heads alone and of the blend.
 
     Everything fitted (temperatures, Platt scales, stacker, cuts) is fitted on the other folds'
@@ -259,7 +293,7 @@ def nested(oof_logits: np.ndarray, lr_probs: dict, anns: list, split: list, natu
         probs = probabilities(oof_logits, cal, use_stage2=False)
         _put(ft, te, _take(probs, te), n)
         _put(ft_cuts, te, _rows(cal["thresholds"], len(te)), n)
-        params = fit_blend(_take(lr_probs, tr), _take(probs, tr), sub, natural[tr])
+        params = fit_blend(_take(lr_probs, tr), _take(probs, tr), sub)
         _put(bl, te, blend(_take(lr_probs, te), _take(probs, te), params), n)
         _put(bl_cuts, te, _rows(params["thresholds"], len(te)), n)
     return (ft, ft_cuts), (bl, bl_cuts)

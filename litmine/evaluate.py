@@ -89,7 +89,9 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
             "per_label": _per_label(labels, prec, rec, f1, sup),
         }
     yt = np.asarray(y_true, dtype=object)
-    yp = np.array(labels, dtype=object)[p.argmax(1)]
+    w = _cuts(threshold, labels, len(yt), 1.0) if isinstance(threshold, dict) else 1.0
+    pick = (p * w).argmax(1)  # dict cuts: argmax weights
+    yp = np.array(labels, dtype=object)[pick]
     if axis == "post_training":  # the model's own cut on P(yes) (0.5: the argmax)
         yp = np.where(probs["yes"] >= _cuts(threshold, ["yes"], len(yt))[:, 0], "yes", "no")
         yp = yp.astype(object)
@@ -98,7 +100,7 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
         "n": int(len(yt)),
         "micro_f1": float(f1_score(yt, yp, average="micro", labels=labels, zero_division=0)),
         "macro_f1": float(f1_score(yt, yp, average="macro", labels=labels, zero_division=0)),
-        "ece": ece(p.max(1), yp == yt),
+        "ece": ece(p[np.arange(len(yt)), pick], yp == yt),  # the decided label's probability
         "per_label": _per_label(labels, prec, rec, f1, sup),
         "confusion": {"labels": labels, "matrix": confusion_matrix(yt, yp, labels=labels).tolist()},
     }
@@ -108,12 +110,13 @@ def axis_metrics(axis: str, y_true, probs: dict[str, np.ndarray], threshold: flo
     return out
 
 
-def _cuts(threshold, labels: list[str], n: int) -> np.ndarray:  # noqa: ANN001
+def _cuts(threshold, labels: list[str], n: int, default: float = 0.5) -> np.ndarray:  # noqa: ANN001
     """Cuts as an [n, labels] array from one number, {label: number} or {label: per-row array}."""
     if not isinstance(threshold, dict):
         return np.full((n, len(labels)), float(threshold))
     return np.stack(
-        [np.broadcast_to(np.asarray(threshold.get(lab, 0.5), float), (n,)) for lab in labels], 1
+        [np.broadcast_to(np.asarray(threshold.get(lab, default), float), (n,)) for lab in labels],
+        1,
     )
 
 
@@ -175,8 +178,8 @@ def cross_validate(
     as ``oof`` receives the folds (``split``) and the model's out-of-fold ``probs``.
 
     With the fine-tuned heads' out-of-fold ``tuned_logits`` (on these folds), the model scored
-    is their blend with the logistic regression (fitted nested, on the other folds' rows, with
-    the post_training cut chosen on the ``random_sample`` subset), and the logistic regression
+    is their blend with the logistic regression (fitted nested, on the other folds' rows), and
+    the logistic regression
     and the tuned heads alone are reported as baselines.
     """
     n = len(anns)
@@ -204,10 +207,8 @@ def cross_validate(
     if tuned_logits is not None:
         from litmine.calibration import nested
 
-        ids = (subsets or {}).get("random_sample", set())
-        natural = np.array([a.arxiv_id in ids for a in anns], dtype=bool)
         lr = methods.pop("model")
-        tuned, blend = nested(tuned_logits, lr[0], anns, split, natural)
+        tuned, blend = nested(tuned_logits, lr[0], anns, split)
         methods = {"model": blend, "logistic_regression": lr, "tuned_alone": tuned}
         replay_cuts = blend[1]
     if oof is not None:

@@ -150,7 +150,7 @@ class LabelModel:
         """Labels of paper ``i`` from its probabilities (gated by post_training).
 
         ``cuts`` ({axis: {label: threshold}}, e.g. from the tuned model's card) overrides the
-        configured cuts label by label.
+        configured cuts label by label; on a one-label axis they weigh the argmax instead.
         """
         cfg, cuts = self.config, cuts or {}
 
@@ -162,8 +162,8 @@ class LabelModel:
         res["post_training_prob"] = pt
         if not res["post_training"]:
             return res
-        for axis in ("provenance", "dominant_role", "contribution"):
-            label = max(LABELS[axis], key=lambda lab: probs[axis][lab][i])
+        for axis in ("provenance", "dominant_role", "contribution"):  # cuts: argmax weights
+            label = max(LABELS[axis], key=lambda lab: probs[axis][lab][i] * cut(axis, lab, 1.0))
             res[axis], res[f"{axis}_prob"] = label, float(probs[axis][label][i])
         for axis in ("interface", "roles", "families"):
             ps = {lab: round(float(probs[axis][lab][i]), 4) for lab in LABELS[axis]}

@@ -115,10 +115,9 @@ def tune(
         for name in ("tuned_alone", "logistic_regression"):
             metrics[name]["random_sample"] = sub["baselines"][name]
     lr_probs = lr_oof["lr_probs"]
-    natural = np.array([a.arxiv_id in random_ids for a in anns], dtype=bool)
     cal = calibration.fit(oof_logits, anns, stage2=False)
     ft_probs = calibration.probabilities(oof_logits, cal, use_stage2=False)
-    blend = calibration.fit_blend(lr_probs, ft_probs, anns, natural)
+    blend = calibration.fit_blend(lr_probs, ft_probs, anns)
     card = {
         "lr_model_id": lr_card["model_id"],
         "training_data": {**lr_card["training_data"]},

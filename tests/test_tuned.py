@@ -189,3 +189,17 @@ def test_tune_refuses_a_classifier_trained_on_other_labels(trained, tmp_path):
         gold = tuning.gold_set(con, models)
     with pytest.raises(LitmineError, match="trained on other gold labels"):
         tuning.tune(gold, models, folds=2, work=tmp_path / "work")
+
+
+def test_argmax_weights_lift_a_rare_class_without_touching_probabilities():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    y = rng.choice(3, 3000, p=[0.6, 0.3, 0.1])
+    z = rng.normal(0, 1, (3000, 3)) + 1.2 * np.eye(3)[y] + np.log([0.6, 0.3, 0.1])
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    w = calibration.best_weights(p, y)
+    assert w[2] > w[1] > w[0]  # the rarer the class, the heavier its weight
+    plain = f1_score(y, p.argmax(1), average="macro")
+    assert f1_score(y, (p * w).argmax(1), average="macro") > plain + 0.01
+    assert calibration.best_weights(np.eye(3)[y], y) == [1.0, 1.0, 1.0]  # perfect: no weighting
