@@ -143,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 @command
 def cmd_tune(args: argparse.Namespace) -> int:
-    from litmine import store, tuning
+    from litmine import store, tuned, tuning
     from litmine.finetune import TuneConfig
 
     cfg = TuneConfig(top_layers=args.top_layers, epochs=args.epochs)
@@ -155,7 +155,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     )
     m = card["metrics"]["blend"].get("random_sample") or card["metrics"]["blend"]["all_gold"]
     _out(args, f"tune: model {card['model_id']} ({card['seconds']} s); random sample: "
-         + ", ".join(f"{a} {v.get('f1', v['macro_f1']):.3f}" for a, v in m.items()))  # fmt: skip
+         + ", ".join(f"{a} {tuned._headline(a, v):.3f}" for a, v in m.items()))  # fmt: skip
     return EXIT_OK
 
 

@@ -45,7 +45,7 @@ TUNED_FILE = "litmine-tuned.safetensors"
 TUNED_CARD = "tuned_card.json"
 TUNED_MD = "TUNED_CARD.md"
 OOF_FILE = "tuned_oof.npz"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: int8 only on the packaged layers' weight products
 OPSET = 17
 VARIANTS = ("fp32", "int8")
 
@@ -141,7 +141,7 @@ def build(model_dir: Path, variant: str = "int8", out_dir: Path | None = None) -
                 quantize_dynamic(
                     str(fused), str(final), weight_type=QuantType.QInt8, per_channel=True,
                     reduce_range=True, op_types_to_quantize=["MatMul", "Attention"],
-                    nodes_to_exclude=ffn_output_nodes(fused),
+                    nodes_to_exclude=_keep_fp32(fused),
                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
                 )  # fmt: skip
         except LitmineError:
@@ -154,6 +154,26 @@ def build(model_dir: Path, variant: str = "int8", out_dir: Path | None = None) -
             ) from exc
         os.replace(final, target)
     return target
+
+
+def _keep_fp32(path: Path) -> list[str]:
+    """MatMuls left in fp32 by the int8 variant: the fine-tuned top and heads, the attention
+    score products (activations times activations) and the feed-forward output projections,
+    whose outlier channels per-tensor int8 cannot resolve (as for the embedder)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    keep = set(ffn_output_nodes(path))
+    for n in model.graph.node:
+        if n.op_type in ("MatMul", "Gemm") and (
+            "/top/" in n.name or not all(_is_weight(model, i) for i in n.input[1:2])
+        ):
+            keep.add(n.name)
+    return sorted(keep)
+
+
+def _is_weight(model, name: str) -> bool:  # noqa: ANN001
+    return any(t.name == name for t in model.graph.initializer)
 
 
 class TunedModel:
@@ -211,8 +231,22 @@ class Blended:
         self.params = tuned.card["blend"]
 
     def predict_proba(self, emb: np.ndarray, texts: list[str], cues=None) -> dict:  # noqa: ANN001
+        """The blend's probabilities; where the classifier's P(post_training) is below the card's
+        ``skip_below`` (no out-of-fold paper there was called post-training by the blend), the
+        heads are not run and the classifier's probabilities stand."""
         lr = self.lr.predict_proba(emb, texts, cues)
-        return calibration.blend(lr, self.tuned.probabilities(texts), self.params)
+        run = np.flatnonzero(lr["post_training"]["yes"] >= self.params.get("skip_below", 0.0))
+        if not len(run):
+            return lr
+        part = calibration.blend(
+            calibration._take(lr, run), self.tuned.probabilities([texts[i] for i in run]),
+            self.params,
+        )  # fmt: skip
+        out = {ax: {lab: v.copy() for lab, v in d.items()} for ax, d in lr.items()}
+        for ax, d in part.items():
+            for lab, v in d.items():
+                out[ax][lab][run] = v
+        return out
 
     def predict(self, emb: np.ndarray, texts: list[str], evidence: bool = True) -> list[dict]:
         probs = self.predict_proba(emb, texts)

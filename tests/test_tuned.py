@@ -203,3 +203,20 @@ def test_argmax_weights_lift_a_rare_class_without_touching_probabilities():
     plain = f1_score(y, p.argmax(1), average="macro")
     assert f1_score(y, (p * w).argmax(1), average="macro") > plain + 0.01
     assert calibration.best_weights(np.eye(3)[y], y) == [1.0, 1.0, 1.0]  # perfect: no weighting
+
+
+def test_the_heads_run_only_above_the_skip_point_of_the_card(trained, tmp_path, embedder):
+    models = copy_models(trained, tmp_path)
+    card = tuned.read_card(models)
+    assert 0.0 <= card["blend"]["skip_below"] <= 0.2
+    assert card["blend"]["skip_evidence"]["blend_yes_below"] == 0
+    texts = [f"{p['title']}. {p['abstract']}" for p in trained["papers"]]
+    emb = embedder.encode(texts)
+    lr = classify.load(models)[0]
+    plain = lr.predict_proba(emb, texts)
+    for skip, same in ((1.01, True), (0.0, False)):
+        card["blend"]["skip_below"] = skip
+        tuned.write_card(card, models)
+        classify._tuned.cache_clear()
+        got = tuned.Blended(lr, tuned.TunedModel(models)).predict_proba(emb, texts)
+        assert np.allclose(got["post_training"]["yes"], plain["post_training"]["yes"]) == same
