@@ -109,11 +109,13 @@ class FullNet(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.bert.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
-        ext = additive_mask(attention_mask, h.dtype)
-        for layer in self.bert.encoder.layer:
-            out = layer(h, attention_mask=ext)
-            h = out[0] if isinstance(out, tuple) else out
+        # the packaged lower layers through BertModel's own forward: the exported graph then has
+        # the pattern ONNX Runtime fuses into its Attention operator (as for the embedder)
+        h = self.bert(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=torch.zeros_like(input_ids),
+        ).last_hidden_state
         return self.top(h, attention_mask)
 
 

@@ -45,7 +45,7 @@ TUNED_FILE = "litmine-tuned.safetensors"
 TUNED_CARD = "tuned_card.json"
 TUNED_MD = "TUNED_CARD.md"
 OOF_FILE = "tuned_oof.npz"
-RECIPE_VERSION = 2  # 2: int8 only on the packaged layers' weight products
+RECIPE_VERSION = 3  # 2: int8 only on the lower layers' weights; 3: their attention fused
 OPSET = 17
 VARIANTS = ("fp32", "int8")
 
