@@ -269,7 +269,8 @@ def blend(lr: dict, ft: dict, params: dict) -> dict:
     return out
 
 
-def _take(probs: dict, idx: np.ndarray) -> dict:
+def take(probs: dict, idx: np.ndarray) -> dict:
+    """The rows ``idx`` of every {axis: {label: array}} probability."""
     return {ax: {lab: v[idx] for lab, v in d.items()} for ax, d in probs.items()}
 
 
@@ -291,10 +292,10 @@ def nested(oof_logits: np.ndarray, lr_probs: dict, anns: list, split: list):  # 
         sub = [anns[i] for i in tr]
         cal = fit(oof_logits[tr], sub, stage2=False)
         probs = probabilities(oof_logits, cal, use_stage2=False)
-        _put(ft, te, _take(probs, te), n)
+        _put(ft, te, take(probs, te), n)
         _put(ft_cuts, te, _rows(cal["thresholds"], len(te)), n)
-        params = fit_blend(_take(lr_probs, tr), _take(probs, tr), sub)
-        _put(bl, te, blend(_take(lr_probs, te), _take(probs, te), params), n)
+        params = fit_blend(take(lr_probs, tr), take(probs, tr), sub)
+        _put(bl, te, blend(take(lr_probs, te), take(probs, te), params), n)
         _put(bl_cuts, te, _rows(params["thresholds"], len(te)), n)
     return (ft, ft_cuts), (bl, bl_cuts)
 

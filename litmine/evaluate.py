@@ -15,6 +15,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 from sklearn.model_selection import StratifiedKFold
 
 from litmine.baselines import keyword_probs, label_vectors, svm_fold, zero_shot_probs
+from litmine.calibration import take
 from litmine.model import MULTI, SINGLE, LabelModel, TrainConfig, targets
 from litmine.taxonomy import Annotation
 from litmine.text import cue_matrix
@@ -230,14 +231,14 @@ def cross_validate(
         if not len(idx):
             continue
         sub = [anns[i] for i in idx]
-        scored = {k: score(sub, _take(p, idx), _take_cuts(c, idx)) for k, (p, c) in methods.items()}
+        scored = {k: score(sub, take(p, idx), _take_cuts(c, idx)) for k, (p, c) in methods.items()}
         report.setdefault("subsets", {})[name] = {
             "papers": len(idx),
             "post_training": int(sum(a.post_training for a in sub)),
             "model": scored.pop("model"),
             "baselines": scored,
             "review_replay": review_replay(
-                sub, _take(methods["model"][0], idx), config, _take_cuts(replay_cuts, idx)
+                sub, take(methods["model"][0], idx), config, _take_cuts(replay_cuts, idx)
             ),
         }
     return report
@@ -286,10 +287,6 @@ def review_replay(
         "per_100": {str(d): float(100 * hit[:d].mean()) for d in depths},
         "by_axis": {ax: int(sum(ax in e for e in errs)) for ax in REPLAY_AXES},
     }
-
-
-def _take(probs: dict, idx: np.ndarray) -> dict:
-    return {axis: {lab: v[idx] for lab, v in d.items()} for axis, d in probs.items()}
 
 
 def _take_cuts(cuts: dict | None, idx):  # noqa: ANN001, ANN202

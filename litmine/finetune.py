@@ -185,7 +185,7 @@ def lower_states(
     """Run the frozen lower layers once over every text (length-sorted batches)."""
     bert = load_bert()
     n_layers = len(bert.encoder.layer)
-    lower = FullNet(_truncated(bert, n_layers - top_layers), TopNet([], 1, 0.0))
+    lower = _truncated(bert, n_layers - top_layers)
     enc = tokenizer(max_tokens).encode_batch(list(texts))
     lengths = np.array([len(e.ids) for e in enc])
     order = np.argsort(-lengths, kind="stable")
@@ -200,7 +200,8 @@ def lower_states(
             for r, i in enumerate(idx):
                 ids[r, : lengths[i]] = torch.tensor(enc[i].ids)
                 mask[r, : lengths[i]] = 1
-            h = _lower_forward(lower, ids, mask)
+            h = lower(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
+            h = h.last_hidden_state  # the same forward as FullNet's at inference
             for r, i in enumerate(idx):
                 out[i] = h[r, : lengths[i]].numpy().astype(np.float16)
     log.info("lower states of %d texts in %.0f s", len(texts), time.time() - t0)
@@ -213,16 +214,6 @@ def _truncated(bert: nn.Module, keep: int) -> nn.Module:
     lower.encoder = copy.copy(bert.encoder)
     lower.encoder.layer = nn.ModuleList(list(bert.encoder.layer)[:keep])
     return lower
-
-
-def _lower_forward(net: FullNet, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    bert = net.bert
-    h = bert.embeddings(input_ids=ids, token_type_ids=torch.zeros_like(ids))
-    ext = additive_mask(mask, h.dtype)
-    for layer in bert.encoder.layer:
-        out = layer(h, attention_mask=ext)
-        h = out[0] if isinstance(out, tuple) else out
-    return h
 
 
 def _loss_fn(anns: Sequence[Annotation], cfg: TuneConfig) -> Callable:

@@ -239,7 +239,7 @@ class Blended:
         if not len(run):
             return lr
         part = calibration.blend(
-            calibration._take(lr, run), self.tuned.probabilities([texts[i] for i in run]),
+            calibration.take(lr, run), self.tuned.probabilities([texts[i] for i in run]),
             self.params,
         )  # fmt: skip
         out = {ax: {lab: v.copy() for lab, v in d.items()} for ax, d in lr.items()}
